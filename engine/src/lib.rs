@@ -1,0 +1,14 @@
+//! runnel's engine: the Tekton model (v1 and v1beta1), YAML parsing that keeps source
+//! positions, and validation that reports every problem at once. It knows nothing of Docker,
+//! Kubernetes, HTTP or SQL drivers.
+
+pub mod diagnostic;
+pub mod model;
+pub mod source;
+pub mod spanned;
+pub mod validate;
+pub mod yaml;
+
+pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
+pub use source::{FileId, SourceMap, Span};
+pub use spanned::Spanned;

@@ -1,0 +1,1 @@
+//! The Tekton model (being written).

@@ -1,0 +1,1 @@
+//! runnel runners (to come).

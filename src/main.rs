@@ -1,1 +1,9 @@
-fn main() {}
+//! The `runnel` command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    runnel::cli::run(runnel::cli::Cli::parse())
+}

@@ -36,6 +36,8 @@ pub enum Code {
     DuplicateKey,
     /// A key the type does not have.
     UnknownKey,
+    /// A key written in another case than the field's (`subpath` for `subPath`).
+    KeyCase,
     /// A value of the wrong YAML type (a list where a string belongs, ...).
     WrongType,
     /// A required field is absent.
@@ -75,6 +77,7 @@ impl Code {
             Code::Io => "io",
             Code::DuplicateKey => "duplicate-key",
             Code::UnknownKey => "unknown-key",
+            Code::KeyCase => "key-case",
             Code::WrongType => "wrong-type",
             Code::MissingField => "missing-field",
             Code::InvalidValue => "invalid-value",

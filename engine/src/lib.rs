@@ -3,10 +3,14 @@
 //! Kubernetes, HTTP or SQL drivers.
 
 pub mod diagnostic;
+pub mod duration;
+pub mod load;
 pub mod model;
+pub mod schema;
 pub mod source;
 pub mod spanned;
 pub mod validate;
+pub mod vars;
 pub mod yaml;
 
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};

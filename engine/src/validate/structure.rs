@@ -326,6 +326,23 @@ impl<'a> Checker<'a> {
                 self.check(prop, v, k.span, Some(name));
                 continue;
             }
+            // Tekton decodes with Go's encoding/json, which matches keys ignoring case.
+            if let Some((canonical, prop)) = properties
+                .and_then(|p| p.iter().find(|(field, _)| field.eq_ignore_ascii_case(name)))
+            {
+                self.diags
+                    .warning(
+                        Code::KeyCase,
+                        k.span,
+                        format!("`{name}` is read as `{canonical}`"),
+                    )
+                    .label(format!("should be `{canonical}`"))
+                    .hint(format!(
+                        "Tekton matches keys ignoring case, so this works, but editors and other tools expect `{canonical}`"
+                    ));
+                self.check(prop, v, k.span, Some(canonical));
+                continue;
+            }
             match additional {
                 Some(Value::Bool(false)) => self.unknown_key(name, k.span, properties, key),
                 Some(extra) => self.check(extra, v, k.span, Some(name)),

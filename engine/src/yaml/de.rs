@@ -260,10 +260,22 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de> {
         seed: K,
     ) -> Result<Option<K::Value>, DeError> {
         for (key, value) in self.entries.by_ref() {
-            if let Some(fields) = self.fields
-                && !key.as_str().is_some_and(|k| fields.contains(&k))
-            {
-                continue;
+            if let Some(fields) = self.fields {
+                let Some(name) = key.as_str() else { continue };
+                // Declared fields only; like Go's encoding/json (which Tekton decodes with),
+                // a key in another case still finds its field.
+                let Some(field) = fields
+                    .iter()
+                    .find(|f| **f == name)
+                    .or_else(|| fields.iter().find(|f| f.eq_ignore_ascii_case(name)))
+                else {
+                    continue;
+                };
+                self.value = Some(value);
+                return seed
+                    .deserialize(BorrowedStrDeserializer::new(field))
+                    .map(Some)
+                    .map_err(|e: DeError| e.at(key.span));
             }
             self.value = Some(value);
             return seed
@@ -399,6 +411,14 @@ mod tests {
 
     #[test]
     fn null_reads_as_empty_and_errors_carry_spans() {
+        let n = node("name: x\nrunafter: [a]\n");
+        let t: Task = from_node(&n).unwrap();
+        assert_eq!(
+            t.run_after.len(),
+            1,
+            "keys match fields ignoring case, as in Go"
+        );
+
         let n = node("name: x\nrunAfter:\n");
         let t: Task = from_node(&n).unwrap();
         assert!(t.run_after.is_empty());

@@ -1,6 +1,6 @@
 //! YAML with positions. This is the only module that knows which YAML parser runnel uses
-//! (saphyr-parser, chosen after comparing it with serde-saphyr, marked-yaml and saphyr on the
-//! conformance corpus; see `docs/yaml-parser.md`). It turns a file into one [`Node`] tree per
+//! (granit-parser, chosen after comparing it with saphyr-parser, serde-saphyr, marked-yaml
+//! and saphyr on the conformance corpus; see `docs/yaml-parser.md`). It turns a file into one [`Node`] tree per
 //! document, every node carrying its [`Span`], and reports syntax errors and duplicate keys as
 //! diagnostics. [`de`] deserializes typed values from a tree, keeping spans in [`crate::Spanned`].
 
@@ -8,7 +8,7 @@ pub mod de;
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span as PSpan};
+use granit_parser::{Event, Parser, ScalarStyle, ScanError, Span as PSpan};
 
 use crate::diagnostic::{Code, Diagnostics};
 use crate::source::{FileId, SourceFile, Span};
@@ -234,6 +234,12 @@ pub fn parse(file: &SourceFile, id: FileId) -> (Vec<Document>, Diagnostics) {
     (builder.docs, builder.diags)
 }
 
+/// Runs the parser over `text` without building anything and counts its events: the raw
+/// cost of reading YAML, the baseline the corpus benchmark compares runnel against.
+pub fn count_events(text: &str) -> usize {
+    Parser::new_from_str(text).take_while(Result::is_ok).count()
+}
+
 enum Frame {
     Seq {
         start: Span,
@@ -258,9 +264,14 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    fn offset(&self, m: &granit_parser::Marker) -> u32 {
+        m.byte_offset()
+            .map_or_else(|| self.file.offset_of(m.line(), m.col()), |b| b as u32)
+    }
+
     fn span(&self, s: &PSpan) -> Span {
-        let start = self.file.offset_of(s.start.line(), s.start.col());
-        let end = self.file.offset_of(s.end.line(), s.end.col()).max(start);
+        let start = self.offset(&s.start);
+        let end = self.offset(&s.end).max(start);
         Span {
             file: self.id,
             start,
@@ -272,7 +283,7 @@ impl Builder<'_> {
 
     fn syntax_error(&mut self, e: &ScanError) {
         let m = e.marker();
-        let start = self.file.offset_of(m.line(), m.col());
+        let start = self.offset(m);
         let end = self.file.text[start as usize..]
             .chars()
             .next()
@@ -303,8 +314,27 @@ impl Builder<'_> {
     fn on_event(&mut self, ev: Event<'_>, pspan: PSpan) {
         let span = self.span(&pspan);
         match ev {
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
-            Event::DocumentStart(_) => self.stack.clear(),
+            // Anchors are also carried on the node events; comments are not enabled.
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Anchor(..) => {}
+            Event::DocumentStart(..) => self.stack.clear(),
+            Event::UnresolvedAlias(name) => {
+                self.diags
+                    .error(
+                        Code::YamlSyntax,
+                        span,
+                        format!("invalid YAML: alias `*{name}` refers to no anchor"),
+                    )
+                    .label("unknown anchor")
+                    .hint(format!("define it first with `&{name}`"));
+                self.push_node(Node {
+                    span,
+                    kind: NodeKind::Scalar(Scalar {
+                        value: String::new(),
+                        style: Style::Plain,
+                        tag: None,
+                    }),
+                });
+            }
             Event::Alias(id) => {
                 let node = match self.anchors.get(&id) {
                     Some(n) => n.clone(),
@@ -329,7 +359,7 @@ impl Builder<'_> {
                 };
                 let tag = tag
                     .filter(|t| t.is_yaml_core_schema())
-                    .map(|t| t.suffix.clone());
+                    .map(|t| t.suffix().to_owned());
                 let node = Node {
                     span,
                     kind: NodeKind::Scalar(Scalar {
@@ -343,12 +373,12 @@ impl Builder<'_> {
                 }
                 self.push_node(node);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
+            Event::SequenceStart(_, anchor, _) => self.stack.push(Frame::Seq {
                 start: span,
                 anchor,
                 items: Vec::new(),
             }),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
+            Event::MappingStart(_, anchor, _) => self.stack.push(Frame::Map {
                 start: span,
                 anchor,
                 entries: Vec::new(),
@@ -384,6 +414,8 @@ impl Builder<'_> {
                     self.finish(anchor, node);
                 }
             }
+            // The event enum is non-exhaustive; newer kinds carry no content we use.
+            _ => {}
         }
     }
 

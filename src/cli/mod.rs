@@ -1,0 +1,28 @@
+//! Command-line interface: argument parsing and one module per command.
+
+pub mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// runnel: run real Tekton pipelines locally or on a server.
+#[derive(Debug, Parser)]
+#[command(name = "runnel", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check Tekton YAML files and directories; print every problem with file:line:col.
+    Validate(validate::Args),
+}
+
+/// Runs the parsed command; the exit code follows the command's contract.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Validate(args) => validate::run(&args),
+    }
+}

@@ -1,0 +1,5 @@
+//! The `runnel` binary's library half: command-line commands and how they print. Kept as a
+//! library so integration tests can render diagnostics exactly as the CLI does.
+
+pub mod cli;
+pub mod report;

@@ -1,0 +1,1 @@
+//! Cycles in a pipeline task graph.

@@ -19,8 +19,15 @@ pub enum Style {
     Plain,
 }
 
-fn to_source_span(span: Span) -> miette::SourceSpan {
-    (span.start as usize, span.len()).into()
+/// The span as miette wants it, cut to its first line: a value that spans many lines (a
+/// mapping, a block scalar) is pointed at, not boxed in full.
+fn to_source_span(span: Span, text: &str) -> miette::SourceSpan {
+    let start = span.start as usize;
+    let len = text
+        .get(start..span.end as usize)
+        .and_then(|t| t.find('\n'))
+        .unwrap_or(span.len());
+    (start, len).into()
 }
 
 /// Renders one diagnostic as text, the way `runnel validate` prints it.
@@ -28,14 +35,14 @@ pub fn render(diag: &Diagnostic, sources: &SourceMap, style: Style) -> String {
     let file = sources.get(diag.span.file);
     let mut labels = vec![LabeledSpan::new_primary_with_span(
         diag.label.clone(),
-        to_source_span(diag.span),
+        to_source_span(diag.span, &file.text),
     )];
     let mut help = diag.hint.clone();
     for (span, label) in &diag.related {
         if span.file == diag.span.file {
             labels.push(LabeledSpan::new_with_span(
                 Some(label.clone()),
-                to_source_span(*span),
+                to_source_span(*span, &file.text),
             ));
         } else {
             let note = format!("{label}: {}", sources.location(*span));

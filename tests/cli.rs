@@ -66,10 +66,16 @@ fn json_has_one_object_per_diagnostic() {
             assert!(item.get(field).is_some(), "{field} missing in {item}");
         }
     }
-    let first = &items[0];
-    assert_eq!(first["code"], "unknown-key");
-    assert_eq!(first["severity"], "error");
-    assert!(first["line"].as_u64().unwrap_or(0) > 0);
+    let unknown = items
+        .iter()
+        .find(|d| d["code"] == "unknown-key")
+        .expect("the unknown key is reported");
+    assert_eq!(unknown["severity"], "error");
+    assert_eq!(
+        (unknown["line"].as_u64(), unknown["column"].as_u64()),
+        (Some(11), Some(7))
+    );
+    assert_eq!(unknown["hint"], "did you mean `runAfter`?");
 }
 
 #[test]

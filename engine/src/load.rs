@@ -188,7 +188,13 @@ impl Loaded {
             return;
         };
         let errors_before = diags.error_count();
-        structure::check(crate::schema::for_kind(version, kind), root, head, diags);
+        structure::check(
+            crate::schema::for_kind(version, kind),
+            root,
+            head,
+            &self.sources.get(file).text,
+            diags,
+        );
         let structural_errors = diags.error_count() > errors_before;
         match Resource::from_node(kind, root) {
             Ok(mut resource) => {

@@ -34,7 +34,9 @@ pub fn validate(loaded: &Loaded) -> Diagnostics {
     for res in &loaded.resources {
         match &res.resource {
             Resource::Task(t) => task::check_task_spec(&ctx, &t.spec, None, &mut diags),
-            Resource::Pipeline(p) => pipeline::check_pipeline_spec(&ctx, res.file, &p.spec, &mut diags),
+            Resource::Pipeline(p) => {
+                pipeline::check_pipeline_spec(&ctx, res.file, &p.spec, &mut diags)
+            }
             Resource::TaskRun(tr) => run::check_task_run(&ctx, res.file, tr, &mut diags),
             Resource::PipelineRun(pr) => run::check_pipeline_run(&ctx, res.file, pr, &mut diags),
             Resource::StepAction(_) | Resource::ConfigMap(_) | Resource::Secret(_) => {}
@@ -57,7 +59,9 @@ impl<'a> Context<'a> {
         let mut tasks: HashMap<&str, Vec<&LoadedResource>> = HashMap::new();
         let mut pipelines: HashMap<&str, Vec<&LoadedResource>> = HashMap::new();
         for res in &loaded.resources {
-            let Some(name) = res.resource.name() else { continue };
+            let Some(name) = res.resource.name() else {
+                continue;
+            };
             match &res.resource {
                 Resource::Task(_) => tasks.entry(name.as_str()).or_default().push(res),
                 Resource::Pipeline(_) => pipelines.entry(name.as_str()).or_default().push(res),
@@ -74,7 +78,11 @@ impl<'a> Context<'a> {
     /// The definition nearest to `from` among several of one name: the same file, else the
     /// one whose path shares the longest prefix with `from` (a catalog's `tests/run.yaml`
     /// finds the task version beside it).
-    fn nearest(&self, candidates: &[&'a LoadedResource], from: FileId) -> Option<&'a LoadedResource> {
+    fn nearest(
+        &self,
+        candidates: &[&'a LoadedResource],
+        from: FileId,
+    ) -> Option<&'a LoadedResource> {
         let here = self.loaded.sources.path(from);
         let shared = |r: &&LoadedResource| {
             if r.file == from {
@@ -120,10 +128,11 @@ impl<'a> Context<'a> {
         match text.match_indices(needle).nth(nth) {
             Some((i, _)) => {
                 let start = span.start + i as u32;
-                self.loaded
-                    .sources
-                    .get(span.file)
-                    .span(span.file, start, start + needle.len() as u32)
+                self.loaded.sources.get(span.file).span(
+                    span.file,
+                    start,
+                    start + needle.len() as u32,
+                )
             }
             None => span,
         }

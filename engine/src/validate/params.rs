@@ -35,7 +35,11 @@ pub fn check_specs(params: &[ParamSpec], diags: &mut Diagnostics) {
                 .error(
                     Code::ParamTypeMismatch,
                     default.span,
-                    format!("default of param `{name}` is {}, but the param is of type {}", a(given), declared),
+                    format!(
+                        "default of param `{name}` is {}, but the param is of type {}",
+                        a(given),
+                        declared
+                    ),
                 )
                 .label(format!("{} value", given))
                 .hint(type_hint(declared));
@@ -53,9 +57,18 @@ pub fn check_specs(params: &[ParamSpec], diags: &mut Diagnostics) {
                     format!("default `{value}` of param `{name}` is not in its enum"),
                 )
                 .label("not an allowed value")
-                .hint(did_you_mean(value, names.iter().copied()).unwrap_or_else(|| {
-                    format!("allowed: {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
-                }));
+                .hint(
+                    did_you_mean(value, names.iter().copied()).unwrap_or_else(|| {
+                        format!(
+                            "allowed: {}",
+                            names
+                                .iter()
+                                .map(|n| format!("`{n}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }),
+                );
         }
     }
 }
@@ -85,8 +98,27 @@ pub fn check_bindings(
     at: Span,
     diags: &mut Diagnostics,
 ) {
+    check_bindings_fanned(declared, given, &[], callee, at, diags);
+}
+
+/// [`check_bindings`] for a pipeline task with a matrix: `fanned_out` params (matrix params
+/// and `include` params) count as given, each run getting one element, so their type is not
+/// compared with the declaration.
+pub fn check_bindings_fanned(
+    declared: &[ParamSpec],
+    given: &[&Param],
+    fanned_out: &[&Param],
+    callee: &str,
+    at: Span,
+    diags: &mut Diagnostics,
+) {
     for p in declared {
-        if p.default.is_none() && !given.iter().any(|g| g.name.as_str() == p.name.as_str()) {
+        if p.default.is_none()
+            && !given
+                .iter()
+                .chain(fanned_out)
+                .any(|g| g.name.as_str() == p.name.as_str())
+        {
             diags
                 .error(
                     Code::MissingField,
@@ -97,14 +129,17 @@ pub fn check_bindings(
                 .hint(format!("pass it under `params:` (`- name: {}` with a `value`), or give the param a default", p.name));
         }
     }
-    for g in given {
+    for g in given.iter().chain(fanned_out) {
         let Some(spec) = declared.iter().find(|p| p.name.as_str() == g.name.as_str()) else {
             let names: Vec<&str> = declared.iter().map(|p| p.name.as_str()).collect();
             diags
                 .warning(
                     Code::UnresolvedReference,
                     g.name.span,
-                    format!("{callee} declares no param `{}`; the value is ignored", g.name),
+                    format!(
+                        "{callee} declares no param `{}`; the value is ignored",
+                        g.name
+                    ),
                 )
                 .label("not declared")
                 .maybe_hint(did_you_mean(&g.name, names.iter().copied()));
@@ -114,8 +149,10 @@ pub fn check_bindings(
         let given_type = g.value.param_type();
         // A lone `$(params.x[*])` or `$(tasks.t.results.r)` string may expand to an array
         // or object; only literal values are checked.
-        let is_reference = matches!(&g.value.value, ParamValue::String(s) if s.trim_start().starts_with("$("));
-        if given_type != declared_type && !is_reference {
+        let is_reference =
+            matches!(&g.value.value, ParamValue::String(s) if s.trim_start().starts_with("$("));
+        let fanned = fanned_out.iter().any(|f| std::ptr::eq(*f, *g));
+        if given_type != declared_type && !is_reference && !fanned {
             diags
                 .error(
                     Code::ParamTypeMismatch,
@@ -156,7 +193,10 @@ pub fn check_workspace_bindings(
                     format!("{callee} needs workspace `{}`, which is not bound", d.name),
                 )
                 .label(format!("`{}` not bound", d.name))
-                .hint(format!("bind it under `workspaces:` (`- name: {}`), or declare it `optional: true`", d.name));
+                .hint(format!(
+                    "bind it under `workspaces:` (`- name: {}`), or declare it `optional: true`",
+                    d.name
+                ));
         }
     }
     let names: Vec<&str> = declared.iter().map(|d| d.name.as_str()).collect();

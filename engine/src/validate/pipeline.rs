@@ -1,15 +1,27 @@
 //! Pipeline specs: tasks and finally tasks, their names, references, params, workspaces,
 //! `when` expressions, timeouts and matrices.
 
+use std::collections::HashMap;
+
 use crate::diagnostic::{Code, Diagnostics, did_you_mean};
-use crate::model::pipeline::{PipelineSpec, WhenExpression};
-use crate::source::FileId;
-use crate::validate::Context;
-use crate::validate::refs::{self, Place, Scope};
+use crate::duration;
+use crate::model::param::{Param, ParamValue};
+use crate::model::pipeline::{PipelineSpec, PipelineTask, WhenExpression};
+use crate::model::step::OnError;
+use crate::model::task::TaskSpec;
+use crate::source::{FileId, Span};
+use crate::spanned::Spanned;
+use crate::validate::refs::{self, PipelineScope, Place, Scope};
+use crate::validate::{Context, dag, duplicates, is_dns_label, params, task};
 
 /// Checks `when` expressions (of a pipeline task or a step): the operator is `in` or `notin`,
 /// there is an input and at least one value, and their references resolve.
-pub fn check_when(ctx: &Context<'_>, when: &[WhenExpression], scope: &Scope<'_, '_>, diags: &mut Diagnostics) {
+pub fn check_when(
+    ctx: &Context<'_>,
+    when: &[WhenExpression],
+    scope: &Scope<'_, '_>,
+    diags: &mut Diagnostics,
+) {
     for w in when {
         if let Some(cel) = &w.cel {
             diags
@@ -21,7 +33,11 @@ pub fn check_when(ctx: &Context<'_>, when: &[WhenExpression], scope: &Scope<'_, 
             Some(op) if op.as_str() == "in" || op.as_str() == "notin" => {}
             Some(op) => {
                 diags
-                    .error(Code::InvalidWhen, op.span, format!("invalid `when` operator `{op}`"))
+                    .error(
+                        Code::InvalidWhen,
+                        op.span,
+                        format!("invalid `when` operator `{op}`"),
+                    )
                     .label("expected `in` or `notin`")
                     .hint(did_you_mean(op, ["in", "notin"]).unwrap_or_else(|| {
                         "Tekton's `when` supports `in` and `notin` only".to_owned()
@@ -30,7 +46,11 @@ pub fn check_when(ctx: &Context<'_>, when: &[WhenExpression], scope: &Scope<'_, 
             None => {
                 let at = w.input.as_ref().map(|i| i.span).unwrap_or_default();
                 diags
-                    .error(Code::InvalidWhen, at, "`when` expression without `operator`")
+                    .error(
+                        Code::InvalidWhen,
+                        at,
+                        "`when` expression without `operator`",
+                    )
                     .label("needs `operator: in` or `operator: notin`");
             }
         }
@@ -61,4 +81,400 @@ pub fn check_when(ctx: &Context<'_>, when: &[WhenExpression], scope: &Scope<'_, 
     }
 }
 
-pub fn check_pipeline_spec(_ctx: &Context<'_>, _file: FileId, _spec: &PipelineSpec, _diags: &mut Diagnostics) {}
+/// The Task a pipeline task runs, when it is known: embedded, or referenced by name and
+/// defined in the input. Custom tasks, resolvers and bundles are not known.
+fn resolve_task(ctx: &Context<'_>, file: FileId, t: &PipelineTask) -> Option<TaskSpec> {
+    if let Some(spec) = &t.task_spec {
+        return (!spec.is_custom()).then(|| spec.to_task_spec());
+    }
+    let r = t.task_ref.as_ref()?;
+    if r.resolver.is_some() || r.bundle.is_some() || r.api_version.is_some() {
+        return None;
+    }
+    if r.kind.as_ref().is_some_and(|k| k.as_str() != "Task") {
+        return None;
+    }
+    ctx.find_task(r.name.as_ref()?, file).cloned()
+}
+
+/// Somewhere to point at when the spec as a whole is at fault.
+fn spec_anchor(file: FileId, spec: &PipelineSpec) -> Span {
+    spec.params
+        .first()
+        .map(|p| p.name.span)
+        .or_else(|| spec.workspaces.first().map(|w| w.name.span))
+        .or_else(|| spec.results.first().map(|r| r.name.span))
+        .unwrap_or_else(|| Span::file_start(file))
+}
+
+/// Checks a pipeline spec (of a Pipeline or a PipelineRun's `pipelineSpec`).
+pub fn check_pipeline_spec(
+    ctx: &Context<'_>,
+    file: FileId,
+    spec: &PipelineSpec,
+    diags: &mut Diagnostics,
+) {
+    if spec.tasks.is_empty() {
+        diags
+            .error(
+                Code::MissingField,
+                spec_anchor(file, spec),
+                "the pipeline has no `tasks`",
+            )
+            .label("this pipeline has no tasks")
+            .hint("a Pipeline needs at least one task under `spec.tasks`");
+    }
+    params::check_specs(&spec.params, diags);
+    duplicates(diags, "workspace", spec.workspaces.iter().map(|w| &w.name));
+    duplicates(diags, "result", spec.results.iter().map(|r| &r.name));
+    duplicates(
+        diags,
+        "pipeline task",
+        spec.tasks.iter().chain(&spec.finally).map(|t| &t.name),
+    );
+
+    let resolved: HashMap<&str, TaskSpec> = spec
+        .tasks
+        .iter()
+        .chain(&spec.finally)
+        .filter_map(|t| Some((t.name.as_str(), resolve_task(ctx, file, t)?)))
+        .collect();
+    let mut scope = PipelineScope {
+        params: spec
+            .params
+            .iter()
+            .map(|p| (p.name.as_str(), p.effective_type()))
+            .collect(),
+        workspaces: spec.workspaces.iter().map(|w| w.name.as_str()).collect(),
+        tasks: spec
+            .tasks
+            .iter()
+            .chain(&spec.finally)
+            .map(|t| {
+                let results = resolved
+                    .get(t.name.as_str())
+                    .map(|ts| ts.results.iter().map(|r| r.name.as_str()).collect());
+                (t.name.as_str(), results)
+            })
+            .collect(),
+        finally: false,
+    };
+
+    for t in &spec.tasks {
+        check_pipeline_task(
+            ctx,
+            spec,
+            t,
+            resolved.get(t.name.as_str()),
+            &scope,
+            false,
+            diags,
+        );
+    }
+    scope.finally = true;
+    for t in &spec.finally {
+        check_pipeline_task(
+            ctx,
+            spec,
+            t,
+            resolved.get(t.name.as_str()),
+            &scope,
+            true,
+            diags,
+        );
+    }
+    let pipeline_scope = Scope {
+        task: None,
+        pipeline: Some(&scope),
+    };
+    for r in &spec.results {
+        for s in dag::param_strings(&r.value) {
+            refs::check(ctx, diags, &s, &pipeline_scope, Place::Text);
+        }
+    }
+
+    let locate = |s: &Spanned<String>, a: usize, b: usize| ctx.sub_span(s, a, b);
+    let deps = dag::dependencies(&spec.tasks, &locate);
+    dag::check_cycles(&spec.tasks, &deps, diags);
+}
+
+fn check_pipeline_task(
+    ctx: &Context<'_>,
+    spec: &PipelineSpec,
+    t: &Spanned<PipelineTask>,
+    resolved: Option<&TaskSpec>,
+    scope: &PipelineScope<'_>,
+    finally: bool,
+    diags: &mut Diagnostics,
+) {
+    let name = &t.name;
+    if !is_dns_label(name) {
+        diags
+            .error(
+                Code::InvalidValue,
+                name.span,
+                format!("invalid pipeline task name `{name}`"),
+            )
+            .label("not a DNS-1123 label")
+            .hint(
+                "task names use lowercase letters, digits and `-` (at most 63), e.g. `unit-tests`",
+            );
+    }
+    let nested_pipeline = t.pipeline_ref.is_some() || t.pipeline_spec.is_some();
+    match (&t.task_ref, &t.task_spec) {
+        (Some(r), Some(_)) => {
+            diags
+                .error(
+                    Code::Conflict,
+                    r.span,
+                    format!("pipeline task `{name}` has both `taskRef` and `taskSpec`"),
+                )
+                .label("`taskRef` here")
+                .hint("use `taskRef` to run a Task by name, or `taskSpec` to embed one, not both");
+        }
+        (None, None) if !nested_pipeline => {
+            diags
+                .error(
+                    Code::MissingField,
+                    name.span,
+                    format!("pipeline task `{name}` has neither `taskRef` nor `taskSpec`"),
+                )
+                .label("what does this task run?")
+                .hint("add `taskRef: {name: TASK}` or an embedded `taskSpec`");
+        }
+        _ => {}
+    }
+    if let Some(r) = &t.task_ref
+        && r.name.is_none()
+        && r.resolver.is_none()
+        && r.bundle.is_none()
+    {
+        diags
+            .error(
+                Code::MissingField,
+                r.span,
+                "`taskRef` without `name` or `resolver`",
+            )
+            .label("names no task");
+    }
+    // A taskRef to a Task outside the given files is normal (a catalog, the cluster): its
+    // params and workspaces are checked only when its definition is among the input.
+
+    // runAfter
+    let others: Vec<&str> = spec.tasks.iter().map(|o| o.name.as_str()).collect();
+    if finally && let Some(first) = t.run_after.first() {
+        diags
+            .error(
+                Code::Conflict,
+                first.span,
+                format!("finally task `{name}` cannot use `runAfter`"),
+            )
+            .label("not allowed in `finally`")
+            .hint("finally tasks run after all `tasks`, in parallel; remove `runAfter`");
+    } else {
+        for r in &t.run_after {
+            if r.as_str() == name.as_str() {
+                diags
+                    .error(
+                        Code::Cycle,
+                        r.span,
+                        format!("pipeline task `{name}` runs after itself"),
+                    )
+                    .label("refers to its own task")
+                    .hint("remove it from `runAfter`");
+            } else if !others.contains(&r.as_str()) {
+                let in_finally = spec.finally.iter().any(|f| f.name.as_str() == r.as_str());
+                diags
+                    .error(
+                        Code::UnresolvedReference,
+                        r.span,
+                        format!("`runAfter` names `{r}`, which is not a task of this pipeline"),
+                    )
+                    .label("no such task")
+                    .maybe_hint(if in_finally {
+                        Some(format!(
+                            "`{r}` is a finally task; tasks cannot wait for finally tasks"
+                        ))
+                    } else {
+                        did_you_mean(r, others.iter().copied())
+                    });
+            }
+        }
+    }
+
+    if let Some(retries) = &t.retries
+        && retries.value < 0
+    {
+        diags
+            .error(
+                Code::InvalidValue,
+                retries.span,
+                format!("`retries` must not be negative, found {}", retries.value),
+            )
+            .label("negative");
+    }
+    if let Some(timeout) = &t.timeout
+        && let Err(e) = duration::parse(timeout)
+    {
+        diags
+            .error(
+                Code::InvalidDuration,
+                timeout.span,
+                format!("invalid `timeout` `{timeout}`: {e}"),
+            )
+            .label("not a duration")
+            .hint("durations look like `1h`, `30m`, `1h30m`, `90s`; `0` means no timeout");
+    }
+    if let Some(on_error) = &t.on_error
+        && !on_error.contains("$(")
+        && OnError::parse(on_error).is_none()
+    {
+        diags
+            .error(
+                Code::InvalidValue,
+                on_error.span,
+                format!("invalid `onError` `{on_error}`"),
+            )
+            .label("expected `continue` or `stopAndFail`")
+            .maybe_hint(did_you_mean(on_error, ["continue", "stopAndFail"]));
+    }
+
+    let ref_scope = Scope {
+        task: None,
+        pipeline: Some(scope),
+    };
+    check_when(ctx, &t.when, &ref_scope, diags);
+    duplicates(diags, "param", t.params.iter().map(|p| &p.name));
+    // A param value reaches the task as text, and Tekton substitutes workspace variables at
+    // task level after params: `$(workspaces.X.path)` there names the task's workspace.
+    let task_side = refs::TaskScope {
+        workspaces: t
+            .workspaces
+            .iter()
+            .map(|w| w.name.as_str())
+            .chain(
+                resolved
+                    .into_iter()
+                    .flat_map(|r| r.workspaces.iter().map(|w| w.name.as_str())),
+            )
+            .collect(),
+        ..Default::default()
+    };
+    let param_scope = Scope {
+        task: Some(&task_side),
+        pipeline: Some(scope),
+    };
+    for p in &t.params {
+        for s in dag::param_strings(&p.value) {
+            refs::check(ctx, diags, &s, &param_scope, Place::Text);
+        }
+    }
+
+    // Matrix: array params that fan the task out, never also given as plain params.
+    let given: Vec<&Param> = t.params.iter().collect();
+    if let Some(m) = &t.matrix {
+        for p in &m.params {
+            if t.params.iter().any(|q| q.name.as_str() == p.name.as_str()) {
+                diags
+                    .error(Code::Conflict, p.name.span, format!("param `{}` is given both in `params` and in `matrix`", p.name))
+                    .label("also in `params`")
+                    .hint("a matrix param fans the task out over its values; give it in one place only");
+            }
+            let is_reference =
+                matches!(&p.value.value, ParamValue::String(s) if s.trim_start().starts_with("$("));
+            if !matches!(p.value.value, ParamValue::Array(_)) && !is_reference {
+                diags
+                    .error(
+                        Code::ParamTypeMismatch,
+                        p.value.span,
+                        format!("matrix param `{}` must be an array", p.name),
+                    )
+                    .label("not an array")
+                    .hint("a matrix fans out over the values of an array, e.g. `value: [a, b]`");
+            }
+            for s in dag::param_strings(&p.value) {
+                refs::check(ctx, diags, &s, &ref_scope, Place::Text);
+            }
+        }
+        for inc in &m.include {
+            for p in &inc.params {
+                for s in dag::param_strings(&p.value) {
+                    refs::check(ctx, diags, &s, &ref_scope, Place::Text);
+                }
+            }
+        }
+    }
+
+    // Workspaces: each binding names a pipeline workspace.
+    let pipeline_workspaces: Vec<&str> = spec.workspaces.iter().map(|w| w.name.as_str()).collect();
+    duplicates(
+        diags,
+        "workspace binding",
+        t.workspaces.iter().map(|w| &w.name),
+    );
+    for w in &t.workspaces {
+        let target = w.workspace.as_ref().unwrap_or(&w.name);
+        if !pipeline_workspaces.contains(&target.as_str()) {
+            diags
+                .error(
+                    Code::UnresolvedReference,
+                    target.span,
+                    format!("pipeline task `{name}` binds workspace `{target}`, which the pipeline does not declare"),
+                )
+                .label("not a pipeline workspace")
+                .hint(did_you_mean(target, pipeline_workspaces.iter().copied()).unwrap_or_else(|| {
+                    format!("declare it under the pipeline's `spec.workspaces` (`- name: {target}`)")
+                }));
+        }
+    }
+
+    // What the task itself takes, when it is known.
+    if let Some(task_spec) = resolved {
+        let callee = match &t.task_ref {
+            Some(r) => format!("task `{}`", r.name.as_ref().map_or("?", |n| n.as_str())),
+            None => format!("the embedded task of `{name}`"),
+        };
+        let fanned: Vec<&Param> = t
+            .matrix
+            .iter()
+            .flat_map(|m| {
+                m.params
+                    .iter()
+                    .chain(m.include.iter().flat_map(|i| i.params.iter()))
+            })
+            .filter(|p| !given.iter().any(|g| g.name.as_str() == p.name.as_str()))
+            .collect();
+        // Matrix results arrive as arrays; propagated pipeline params may fill embedded specs.
+        let propagated: Vec<_> = if t.task_spec.is_some() {
+            task_spec
+                .params
+                .iter()
+                .filter(|p| {
+                    !spec
+                        .params
+                        .iter()
+                        .any(|q| q.name.as_str() == p.name.as_str())
+                })
+                .cloned()
+                .collect()
+        } else {
+            task_spec.params.clone()
+        };
+        params::check_bindings_fanned(&propagated, &given, &fanned, &callee, name.span, diags);
+        let declared: Vec<params::DeclaredWorkspace<'_>> = task_spec
+            .workspaces
+            .iter()
+            .map(|w| params::DeclaredWorkspace {
+                name: &w.name,
+                optional: w.optional.unwrap_or(false),
+            })
+            .collect();
+        let bound: Vec<&Spanned<String>> = t.workspaces.iter().map(|w| &w.name).collect();
+        if t.task_spec.is_none() || !t.workspaces.is_empty() {
+            params::check_workspace_bindings(&declared, &bound, &callee, name.span, diags);
+        }
+        if t.task_spec.is_some() {
+            task::check_task_spec(ctx, task_spec, Some(scope), diags);
+        }
+    }
+}

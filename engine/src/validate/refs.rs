@@ -62,7 +62,10 @@ pub struct Scope<'s, 'a> {
 
 impl Scope<'_, '_> {
     fn param_names(&self) -> impl Iterator<Item = &str> {
-        let task = self.task.into_iter().flat_map(|t| t.params.iter().map(|(n, _)| *n));
+        let task = self
+            .task
+            .into_iter()
+            .flat_map(|t| t.params.iter().map(|(n, _)| *n));
         let pipeline = self
             .pipeline
             .into_iter()
@@ -71,7 +74,10 @@ impl Scope<'_, '_> {
     }
 
     fn workspace_names(&self) -> impl Iterator<Item = &str> {
-        let task = self.task.into_iter().flat_map(|t| t.workspaces.iter().copied());
+        let task = self
+            .task
+            .into_iter()
+            .flat_map(|t| t.workspaces.iter().copied());
         let pipeline = self
             .pipeline
             .into_iter()
@@ -81,7 +87,13 @@ impl Scope<'_, '_> {
 }
 
 /// Checks every reference in `value`.
-pub fn check(ctx: &Context<'_>, diags: &mut Diagnostics, value: &Spanned<String>, scope: &Scope<'_, '_>, place: Place) {
+pub fn check(
+    ctx: &Context<'_>,
+    diags: &mut Diagnostics,
+    value: &Spanned<String>,
+    scope: &Scope<'_, '_>,
+    place: Place,
+) {
     for r in vars::scan(value) {
         let span = ctx.sub_span(value, r.start, r.end);
         let shown = &value.value[r.start..r.end];
@@ -154,7 +166,11 @@ pub fn check(ctx: &Context<'_>, diags: &mut Diagnostics, value: &Spanned<String>
                             } else {
                                 format!(
                                     "task `{task}` declares: {}",
-                                    results.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+                                    results
+                                        .iter()
+                                        .map(|r| format!("`{r}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
                                 )
                             })
                         });
@@ -177,7 +193,9 @@ pub fn check(ctx: &Context<'_>, diags: &mut Diagnostics, value: &Spanned<String>
                         .error(
                             Code::UnresolvedReference,
                             span,
-                            format!("`{shown}` refers to pipeline task `{task}`, which does not exist"),
+                            format!(
+                                "`{shown}` refers to pipeline task `{task}`, which does not exist"
+                            ),
                         )
                         .label("no such pipeline task")
                         .maybe_hint(did_you_mean(task, p.tasks.keys().copied()));
@@ -212,7 +230,10 @@ pub fn check(ctx: &Context<'_>, diags: &mut Diagnostics, value: &Spanned<String>
                     .label("literal text")
                     .hint("`when` compares strings; to decide on a command's output, write it to a result and compare `$(tasks.NAME.results.RESULT)` or `$(steps.NAME.results.RESULT)`");
             }
-            Var::NotAVariable | Var::Credentials | Var::PipelineResource | Var::OwnStepResult { .. } => {}
+            Var::NotAVariable
+            | Var::Credentials
+            | Var::PipelineResource
+            | Var::OwnStepResult { .. } => {}
         }
     }
 }

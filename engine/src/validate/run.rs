@@ -6,7 +6,8 @@ use crate::model::run::{PipelineRun, TaskRun};
 use crate::source::FileId;
 use crate::validate::Context;
 
-pub fn check_task_run(_ctx: &Context<'_>, _file: FileId, _run: &TaskRun, _diags: &mut Diagnostics) {}
+pub fn check_task_run(_ctx: &Context<'_>, _file: FileId, _run: &TaskRun, _diags: &mut Diagnostics) {
+}
 
 pub fn check_pipeline_run(
     _ctx: &Context<'_>,

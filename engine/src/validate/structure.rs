@@ -40,13 +40,19 @@ const V1BETA1_ONLY: &[(&str, &str)] = &[
 
 /// Checks `node` against `root` (a schema with its `$defs`), adding to `diags`. `anchor` is
 /// where to point when the document as a whole is at fault.
-pub fn check(root: &Value, node: &Node, anchor: Span, diags: &mut Diagnostics) {
-    let mut checker = Checker { root, diags };
+/// `source` is the text of the node's file, to keep underlines to one line.
+pub fn check(root: &Value, node: &Node, anchor: Span, source: &str, diags: &mut Diagnostics) {
+    let mut checker = Checker {
+        root,
+        source,
+        diags,
+    };
     checker.check(root, node, anchor, None);
 }
 
 struct Checker<'a> {
     root: &'a Value,
+    source: &'a str,
     diags: &'a mut Diagnostics,
 }
 
@@ -91,6 +97,14 @@ pub(crate) fn first_line(span: Span, text: Option<&str>) -> Span {
 }
 
 impl<'a> Checker<'a> {
+    /// The first line of a node's span.
+    fn head(&self, span: Span) -> Span {
+        first_line(
+            span,
+            self.source.get(span.start as usize..span.end as usize),
+        )
+    }
+
     fn resolve(&self, schema: &'a Value) -> &'a Value {
         let mut s = schema;
         for _ in 0..32 {
@@ -114,6 +128,7 @@ impl<'a> Checker<'a> {
         let mut scratch = Diagnostics::new();
         let mut probe = Checker {
             root: self.root,
+            source: self.source,
             diags: &mut scratch,
         };
         probe.check(schema, node, node.span, None);
@@ -169,7 +184,7 @@ impl<'a> Checker<'a> {
             NodeKind::Seq(items) => {
                 if let Some(item_schema) = obj.get("items") {
                     for item in items {
-                        let item_anchor = first_line(item.span, None);
+                        let item_anchor = self.head(item.span);
                         self.check(item_schema, item, item_anchor, key);
                     }
                 }
@@ -261,7 +276,7 @@ impl<'a> Checker<'a> {
             }
             _ => None,
         };
-        let span = first_line(node.span, None);
+        let span = self.head(node.span);
         self.diags
             .error(
                 Code::WrongType,
@@ -361,7 +376,7 @@ impl<'a> Checker<'a> {
                 let span = if key.is_some() {
                     anchor
                 } else {
-                    first_line(node.span, None)
+                    self.head(node.span)
                 };
                 self.diags
                     .error(
@@ -384,12 +399,11 @@ impl<'a> Checker<'a> {
         let candidates = properties
             .into_iter()
             .flat_map(|p| p.keys().map(String::as_str));
-        let hint = did_you_mean(name, candidates).or_else(|| {
-            V1BETA1_ONLY
-                .iter()
-                .find(|(field, _)| *field == name)
-                .map(|(_, hint)| format!("`{name}` is a tekton.dev/v1beta1 field: {hint}"))
-        });
+        let hint = V1BETA1_ONLY
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map(|(_, hint)| format!("`{name}` is a tekton.dev/v1beta1 field: {hint}"))
+            .or_else(|| did_you_mean(name, candidates));
         let message = match owner {
             Some(o) => format!("unknown key `{name}` in `{o}`"),
             None => format!("unknown key `{name}`"),
@@ -429,7 +443,13 @@ mod tests {
         let (docs, parse_diags) = crate::yaml::parse(map.get(id), id);
         assert!(parse_diags.is_empty());
         let mut diags = Diagnostics::new();
-        check(&schema, &docs[0].root, Span::file_start(id), &mut diags);
+        check(
+            &schema,
+            &docs[0].root,
+            Span::file_start(id),
+            text,
+            &mut diags,
+        );
         diags
             .iter()
             .map(|d| {
@@ -472,17 +492,29 @@ mod tests {
     fn reports_every_problem_with_its_position() {
         let got = check_str(
             task_schema(),
-            "runafter: [a]\nretries: -1\nonError: contine\ntaskRef:\n  nam: x\n",
+            "run_after: [a]\nretries: -1\nonError: contine\ntaskRef:\n  nam: x\n",
         );
         assert_eq!(
             got,
             [
-                "1:1 unknown-key unknown key `runafter` (did you mean `runAfter`?)",
+                "1:1 unknown-key unknown key `run_after` (did you mean `runAfter`?)",
                 "2:10 invalid-value must be at least 0, found -1",
                 "3:10 invalid-value invalid `onError` `contine` (did you mean `continue`?)",
                 "5:3 unknown-key unknown key `nam` in `taskRef` (did you mean `name`?)",
                 "4:1 missing-field missing required field `name`",
                 "1:1 missing-field missing required field `name`",
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_in_another_case_are_read_with_a_warning() {
+        let got = check_str(task_schema(), "name: x\nrunafter: 3\n");
+        assert_eq!(
+            got,
+            [
+                "2:1 key-case `runafter` is read as `runAfter` (Tekton matches keys ignoring case, so this works, but editors and other tools expect `runAfter`)",
+                "2:11 wrong-type `runAfter`: expected a list, found integer `3` (write a list: `[item]` or one `- item` per line)",
             ]
         );
     }

@@ -259,7 +259,17 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, DeError> {
-        for (key, value) in self.entries.by_ref() {
+        while let Some((key, value)) = self.entries.next() {
+            // A repeated key (reported by the parser) keeps its last value, as Kubernetes does.
+            if key.as_str().is_some()
+                && self
+                    .entries
+                    .as_slice()
+                    .iter()
+                    .any(|(k, _)| k.as_str() == key.as_str())
+            {
+                continue;
+            }
             if let Some(fields) = self.fields {
                 let Some(name) = key.as_str() else { continue };
                 // Declared fields only; like Go's encoding/json (which Tekton decodes with),

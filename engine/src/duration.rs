@@ -25,6 +25,9 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
     if s.is_empty() {
         return Err(DurationError::Empty);
     }
+    if s.contains(char::is_whitespace) {
+        return Err(DurationError::Invalid(text.to_owned()));
+    }
     let (negative, mut rest) = match s.as_bytes()[0] {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
@@ -119,10 +122,10 @@ mod tests {
     fn rejects_what_go_rejects() {
         assert_eq!(parse(""), Err(DurationError::Empty));
         assert_eq!(parse("10"), Err(DurationError::MissingUnit("10".into())));
-        assert!(matches!(
+        assert_eq!(
             parse("1 hour"),
-            Err(DurationError::UnknownUnit { .. })
-        ));
+            Err(DurationError::Invalid("1 hour".into()))
+        );
         assert!(matches!(
             parse("5d"),
             Err(DurationError::UnknownUnit { .. })

@@ -35,7 +35,7 @@ pub fn validate(loaded: &Loaded) -> Diagnostics {
         match &res.resource {
             Resource::Task(t) => task::check_task_spec(&ctx, &t.spec, None, &mut diags),
             Resource::Pipeline(p) => {
-                pipeline::check_pipeline_spec(&ctx, res.file, &p.spec, &mut diags)
+                pipeline::check_pipeline_spec(&ctx, res.file, &p.spec, &[], &mut diags)
             }
             Resource::TaskRun(tr) => run::check_task_run(&ctx, res.file, tr, &mut diags),
             Resource::PipelineRun(pr) => run::check_pipeline_run(&ctx, res.file, pr, &mut diags),

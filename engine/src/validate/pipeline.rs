@@ -108,10 +108,14 @@ fn spec_anchor(file: FileId, spec: &PipelineSpec) -> Span {
 }
 
 /// Checks a pipeline spec (of a Pipeline or a PipelineRun's `pipelineSpec`).
+///
+/// `propagated` are the workspaces a PipelineRun binds around an embedded spec: Tekton
+/// propagates them into the spec and its tasks without a declaration.
 pub fn check_pipeline_spec(
     ctx: &Context<'_>,
     file: FileId,
     spec: &PipelineSpec,
+    propagated: &[&str],
     diags: &mut Diagnostics,
 ) {
     if spec.tasks.is_empty() {
@@ -145,7 +149,12 @@ pub fn check_pipeline_spec(
             .iter()
             .map(|p| (p.name.as_str(), p.effective_type()))
             .collect(),
-        workspaces: spec.workspaces.iter().map(|w| w.name.as_str()).collect(),
+        workspaces: spec
+            .workspaces
+            .iter()
+            .map(|w| w.name.as_str())
+            .chain(propagated.iter().copied())
+            .collect(),
         tasks: spec
             .tasks
             .iter()
@@ -406,7 +415,7 @@ fn check_pipeline_task(
     }
 
     // Workspaces: each binding names a pipeline workspace.
-    let pipeline_workspaces: Vec<&str> = spec.workspaces.iter().map(|w| w.name.as_str()).collect();
+    let pipeline_workspaces = &scope.workspaces;
     duplicates(
         diags,
         "workspace binding",
@@ -460,6 +469,21 @@ fn check_pipeline_task(
         } else {
             task_spec.params.clone()
         };
+        // An embedded spec may use params it does not declare (propagation): only a Task
+        // referenced by name is told about params it does not take.
+        let given: Vec<&Param> = if t.task_spec.is_some() {
+            given
+                .into_iter()
+                .filter(|g| {
+                    task_spec
+                        .params
+                        .iter()
+                        .any(|p| p.name.as_str() == g.name.as_str())
+                })
+                .collect()
+        } else {
+            given
+        };
         params::check_bindings_fanned(&propagated, &given, &fanned, &callee, name.span, diags);
         let declared: Vec<params::DeclaredWorkspace<'_>> = task_spec
             .workspaces
@@ -474,7 +498,23 @@ fn check_pipeline_task(
             params::check_workspace_bindings(&declared, &bound, &callee, name.span, diags);
         }
         if t.task_spec.is_some() {
-            task::check_task_spec(ctx, task_spec, Some(scope), diags);
+            // The pipeline task's params propagate into its embedded spec too.
+            let inner = PipelineScope {
+                params: scope
+                    .params
+                    .iter()
+                    .copied()
+                    .chain(
+                        t.params
+                            .iter()
+                            .map(|p| (p.name.as_str(), p.value.param_type())),
+                    )
+                    .collect(),
+                workspaces: scope.workspaces.clone(),
+                tasks: scope.tasks.clone(),
+                finally: scope.finally,
+            };
+            task::check_task_spec(ctx, task_spec, Some(&inner), diags);
         }
     }
 }

@@ -518,3 +518,67 @@ fn check_pipeline_task(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::load::Loaded;
+
+    /// (line, col, code) of every diagnostic, errors and warnings, for a Pipeline with the
+    /// given `spec.tasks` (indented four spaces under `tasks:`) and optional extra spec keys.
+    fn check(spec: &str) -> Vec<(u32, u32, &'static str)> {
+        let text = format!(
+            "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {{name: p}}\nspec:\n{spec}"
+        );
+        let mut loaded = Loaded::new();
+        loaded.add_source("p.yaml", text);
+        crate::validate::validate(&loaded)
+            .iter()
+            .map(|d| (d.span.line, d.span.col, d.code.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_well_formed_pipeline_has_nothing_to_say() {
+        let spec = "  params: [{name: env, default: staging}]\n  workspaces: [{name: src}]\n  tasks:\n    - name: a\n      taskRef: {name: t}\n      workspaces: [{name: out, workspace: src}]\n    - name: b\n      runAfter: [a]\n      when: [{input: $(params.env), operator: in, values: [staging]}]\n      taskRef: {name: t}\n  finally:\n    - name: c\n      params: [{name: s, value: $(tasks.status)}]\n      taskRef: {name: t}\n";
+        assert_eq!(check(spec), []);
+    }
+
+    #[test]
+    fn run_after_must_name_another_task_and_not_a_finally_one() {
+        let spec = "  tasks:\n    - name: a\n      runAfter: [zz, a, c]\n      taskRef: {name: t}\n  finally:\n    - name: c\n      taskRef: {name: t}\n";
+        assert_eq!(
+            check(spec),
+            [
+                (7, 18, "unresolved-reference"),
+                (7, 22, "cycle"),
+                (7, 25, "unresolved-reference")
+            ]
+        );
+    }
+
+    #[test]
+    fn retries_timeout_and_on_error_are_checked() {
+        let spec = "  tasks:\n    - name: a\n      retries: -1\n      timeout: 5x\n      onError: ignore\n      taskRef: {name: t}\n";
+        assert_eq!(
+            check(spec),
+            [
+                (7, 16, "invalid-value"),
+                (8, 16, "invalid-duration"),
+                (9, 16, "invalid-value")
+            ]
+        );
+    }
+
+    #[test]
+    fn matrix_params_fan_out_over_a_known_task() {
+        // `os` is a string param of the task; the matrix gives it an array: that is the point.
+        let text = "  tasks:\n    - name: a\n      matrix: {params: [{name: os, value: [linux, mac]}]}\n      taskSpec:\n        params: [{name: os}]\n        steps: [{image: x, script: echo $(params.os)}]\n";
+        assert_eq!(check(text), []);
+    }
+
+    #[test]
+    fn embedded_specs_see_the_params_their_pipeline_task_passes() {
+        let text = "  tasks:\n    - name: a\n      params: [{name: extra, value: x}]\n      taskSpec:\n        steps: [{image: x, script: echo $(params.extra) $(params.nope)}]\n";
+        assert_eq!(check(text), [(9, 57, "unknown-variable")]);
+    }
+}

@@ -17,7 +17,7 @@ use crate::validate::params::{self, DeclaredWorkspace};
 use crate::validate::refs::PipelineScope;
 use crate::validate::{Context, duplicates, pipeline, task};
 
-const TASK_RUN_STATUSES: &[&str] = &["TaskRunCancelled"];
+const TASK_RUN_STATUSES: &[&str] = &["TaskRunCancelled", "TaskRunPending"];
 const PIPELINE_RUN_STATUSES: &[&str] = &[
     "Cancelled",
     "CancelledRunFinally",
@@ -57,6 +57,22 @@ pub fn check_task_run(ctx: &Context<'_>, file: FileId, run: &TaskRun, diags: &mu
     );
     check_common(diags, &spec.params, &spec.workspaces);
     check_status(diags, spec.status.as_ref(), TASK_RUN_STATUSES);
+    if let Some(m) = &spec.status_message
+        && !m.is_empty()
+        && spec.status.as_ref().is_none_or(|s| s.is_empty())
+    {
+        diags
+            .error(
+                Code::InvalidValue,
+                m.span,
+                "`statusMessage` is set but `status` is not",
+            )
+            .label("message without a status")
+            .hint("set `status` (e.g. `TaskRunCancelled`) or remove `statusMessage`");
+    }
+    if let Some(r) = &spec.task_ref {
+        ref_names_something(diags, r.span, &r.name, &r.resolver, &r.bundle, "taskRef");
+    }
     if let Some(t) = &spec.timeout {
         parse_duration(diags, t, "timeout");
     }
@@ -90,6 +106,8 @@ pub fn check_task_run(ctx: &Context<'_>, file: FileId, run: &TaskRun, diags: &mu
                 (Some(&embedded.value), "the embedded task".to_owned(), true)
             }
             (None, Some(r)) => match local_task_name(r) {
+                // A Task outside the input (a catalog, the cluster) is normal; its params and
+                // workspaces are checked only when its definition is among the input.
                 Some(name) => (ctx.find_task(name, file), format!("task `{name}`"), false),
                 None => (None, String::new(), false),
             },
@@ -142,6 +160,16 @@ pub fn check_pipeline_run(
     );
     check_common(diags, &spec.params, &spec.workspaces);
     check_status(diags, spec.status.as_ref(), PIPELINE_RUN_STATUSES);
+    if let Some(r) = &spec.pipeline_ref {
+        ref_names_something(
+            diags,
+            r.span,
+            &r.name,
+            &r.resolver,
+            &r.bundle,
+            "pipelineRef",
+        );
+    }
     if let Some(t) = &spec.timeouts {
         check_timeouts(
             diags,
@@ -231,13 +259,50 @@ pub fn check_pipeline_run(
         })
         .collect();
     // Workspaces bound around an embedded spec but not declared by it are propagated.
-    let bound: Vec<&Spanned<String>> = spec
-        .workspaces
-        .iter()
-        .map(|w| &w.name)
-        .filter(|n| !embedded || declared.iter().any(|d| d.name.as_str() == n.as_str()))
-        .collect();
-    params::check_workspace_bindings(&declared, &bound, &callee, at, diags);
+    let bound: Vec<&Spanned<String>> = spec.workspaces.iter().map(|w| &w.name).collect();
+    // Tekton fails a PipelineRun only for a required workspace left unbound; a binding the
+    // pipeline does not declare is ignored (a typo, usually), so it is only a warning.
+    let (known, unknown): (Vec<&Spanned<String>>, Vec<&Spanned<String>>) = bound
+        .into_iter()
+        .partition(|n| declared.iter().any(|d| d.name.as_str() == n.as_str()));
+    params::check_workspace_bindings(&declared, &known, &callee, at, diags);
+    if !embedded {
+        let names: Vec<&str> = declared.iter().map(|d| d.name.as_str()).collect();
+        for b in unknown {
+            diags
+                .warning(
+                    Code::UnresolvedReference,
+                    b.span,
+                    format!("{callee} declares no workspace `{b}`; the binding is ignored"),
+                )
+                .label("not declared")
+                .maybe_hint(did_you_mean(b, names.iter().copied()));
+        }
+    }
+}
+
+/// A `taskRef`/`pipelineRef` must name something: a `name`, a `resolver` (or a v1beta1
+/// `bundle`); Tekton rejects an empty one.
+fn ref_names_something(
+    diags: &mut Diagnostics,
+    at: Span,
+    name: &Option<Spanned<String>>,
+    resolver: &Option<Spanned<String>>,
+    bundle: &Option<Spanned<String>>,
+    field: &str,
+) {
+    if name.is_none() && resolver.is_none() && bundle.is_none() {
+        diags
+            .error(
+                Code::MissingField,
+                at,
+                format!("`{field}` without `name` or `resolver`"),
+            )
+            .label("names nothing")
+            .hint(format!(
+                "add `name: NAME` to `{field}`, or a `resolver` with its params"
+            ));
+    }
 }
 
 /// For an embedded spec, params the spec does not declare are propagated into it (Tekton's
@@ -475,6 +540,74 @@ mod tests {
         assert_eq!(
             codes(text),
             [(11, 18, "missing-field"), (11, 18, "missing-field")]
+        );
+    }
+
+    /// Every diagnostic as (line, col, code, is_error).
+    fn all(text: &str) -> Vec<(u32, u32, &'static str, bool)> {
+        let mut loaded = Loaded::new();
+        loaded.add_source("t.yaml", text);
+        crate::validate::validate(&loaded)
+            .iter()
+            .map(|d| (d.span.line, d.span.col, d.code.as_str(), d.is_error()))
+            .collect()
+    }
+
+    const TASK_RUN: &str = "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata: {name: r}\nspec:\n";
+
+    #[test]
+    fn task_run_status_message_and_retries() {
+        let pending = format!("{TASK_RUN}  status: TaskRunPending\n  taskRef: {{name: t}}\n");
+        assert!(codes(&pending).is_empty());
+        let message = format!("{TASK_RUN}  statusMessage: why\n  taskRef: {{name: t}}\n");
+        assert_eq!(codes(&message), [(5, 18, "invalid-value")]);
+        let retries = format!("{TASK_RUN}  retries: -1\n  taskRef: {{name: t}}\n");
+        assert_eq!(codes(&retries), [(5, 12, "invalid-value")]);
+        let timeout = format!("{TASK_RUN}  timeout: 5 min\n  taskRef: {{name: t}}\n");
+        assert_eq!(codes(&timeout), [(5, 12, "invalid-duration")]);
+    }
+
+    #[test]
+    fn references_must_name_something_and_may_live_elsewhere() {
+        let empty = format!("{TASK_RUN}  taskRef: {{}}\n");
+        assert_eq!(codes(&empty), [(5, 12, "missing-field")]);
+        let remote =
+            format!("{TASK_RUN}  taskRef: {{resolver: git, params: [{{name: url, value: u}}]}}\n");
+        assert!(all(&remote).is_empty());
+        // A Task outside the input is normal (a catalog, the cluster): nothing to say.
+        let elsewhere = format!("{TASK_RUN}  taskRef: {{name: not-here}}\n");
+        assert!(all(&elsewhere).is_empty());
+    }
+
+    #[test]
+    fn an_embedded_task_takes_propagated_params_and_workspaces() {
+        let text = format!(
+            "{TASK_RUN}  params: [{{name: extra, value: x}}]\n  workspaces: [{{name: w, emptyDir: {{}}}}]\n  taskSpec:\n    steps: [{{image: x, script: 'echo $(params.extra) $(workspaces.w.path)'}}]\n"
+        );
+        assert!(codes(&text).is_empty());
+    }
+
+    #[test]
+    fn a_pipeline_run_binding_an_undeclared_workspace_is_warned_about() {
+        let text = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  workspaces: [{name: source}]\n  tasks: [{name: a, taskRef: {name: t}}]\n---\napiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata: {name: r}\nspec:\n  pipelineRef: {name: p}\n  workspaces: [{name: sources, emptyDir: {}}]\n";
+        let found: Vec<_> = all(text).into_iter().filter(|d| d.0 >= 8).collect();
+        assert_eq!(
+            found,
+            [
+                (10, 18, "missing-field", true),
+                (13, 23, "unresolved-reference", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn task_run_specs_name_pipeline_tasks() {
+        let text = format!(
+            "{RUN}  pipelineSpec: {{tasks: [{{name: build, taskSpec: {{steps: [{{image: x, script: 'true'}}]}}}}]}}\n  taskRunSpecs:\n    - pipelineTaskName: biuld\n    - pipelineTaskName: build\n    - pipelineTaskName: build\n"
+        );
+        assert_eq!(
+            codes(&text),
+            [(7, 25, "unresolved-reference"), (9, 25, "duplicate-name")]
         );
     }
 }

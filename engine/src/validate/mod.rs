@@ -21,7 +21,7 @@ use std::path::Component;
 use crate::diagnostic::{Code, Diagnostics};
 use crate::load::{Loaded, LoadedResource};
 use crate::model::Resource;
-use crate::model::pipeline::PipelineSpec;
+use crate::model::pipeline::{PipelineSpec, TaskRef};
 use crate::model::task::TaskSpec;
 use crate::source::{FileId, Span};
 use crate::spanned::Spanned;
@@ -137,6 +137,18 @@ impl<'a> Context<'a> {
             None => span,
         }
     }
+}
+
+/// The name of the Task a reference runs, when that Task can be in the input: no resolver,
+/// bundle or custom kind.
+pub fn local_task_name(r: &TaskRef) -> Option<&Spanned<String>> {
+    if r.resolver.is_some() || r.bundle.is_some() || r.api_version.is_some() {
+        return None;
+    }
+    if r.kind.as_ref().is_some_and(|k| k.as_str() != "Task") {
+        return None;
+    }
+    r.name.as_ref()
 }
 
 /// Reports every name that repeats an earlier one in `names` (`what` is e.g. "param").

@@ -12,7 +12,7 @@ use crate::model::task::TaskSpec;
 use crate::source::{FileId, Span};
 use crate::spanned::Spanned;
 use crate::validate::refs::{self, PipelineScope, Place, Scope};
-use crate::validate::{Context, dag, duplicates, is_dns_label, params, task};
+use crate::validate::{Context, dag, duplicates, is_dns_label, local_task_name, params, task};
 
 /// Checks `when` expressions (of a pipeline task or a step): the operator is `in` or `notin`,
 /// there is an input and at least one value, and their references resolve.
@@ -87,14 +87,8 @@ fn resolve_task(ctx: &Context<'_>, file: FileId, t: &PipelineTask) -> Option<Tas
     if let Some(spec) = &t.task_spec {
         return (!spec.is_custom()).then(|| spec.to_task_spec());
     }
-    let r = t.task_ref.as_ref()?;
-    if r.resolver.is_some() || r.bundle.is_some() || r.api_version.is_some() {
-        return None;
-    }
-    if r.kind.as_ref().is_some_and(|k| k.as_str() != "Task") {
-        return None;
-    }
-    ctx.find_task(r.name.as_ref()?, file).cloned()
+    let name = local_task_name(t.task_ref.as_ref()?)?;
+    ctx.find_task(name, file).cloned()
 }
 
 /// Somewhere to point at when the spec as a whole is at fault.

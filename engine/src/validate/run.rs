@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::diagnostic::{Code, Diagnostics, did_you_mean};
 use crate::duration;
 use crate::model::meta::ObjectMeta;
-use crate::model::param::Param;
-use crate::model::pipeline::{PipelineSpec, TaskRef};
+use crate::model::param::{Param, ParamSpec};
+use crate::model::pipeline::PipelineSpec;
 use crate::model::run::{PipelineRun, TaskRun};
 use crate::model::task::TaskSpec;
 use crate::model::workspace::WorkspaceBinding;
@@ -15,7 +15,7 @@ use crate::source::{FileId, Span};
 use crate::spanned::Spanned;
 use crate::validate::params::{self, DeclaredWorkspace};
 use crate::validate::refs::PipelineScope;
-use crate::validate::{Context, duplicates, pipeline, task};
+use crate::validate::{Context, duplicates, local_task_name, pipeline, task};
 
 const TASK_RUN_STATUSES: &[&str] = &["TaskRunCancelled", "TaskRunPending"];
 const PIPELINE_RUN_STATUSES: &[&str] = &[
@@ -31,17 +31,6 @@ fn anchor(file: FileId, meta: &ObjectMeta) -> Span {
         .as_ref()
         .or(meta.generate_name.as_ref())
         .map_or_else(|| Span::file_start(file), |n| n.span)
-}
-
-/// Whether a reference names a Task in the input (no resolver, bundle or custom kind).
-fn local_task_name(r: &TaskRef) -> Option<&Spanned<String>> {
-    if r.resolver.is_some() || r.bundle.is_some() || r.api_version.is_some() {
-        return None;
-    }
-    if r.kind.as_ref().is_some_and(|k| k.as_str() != "Task") {
-        return None;
-    }
-    r.name.as_ref()
 }
 
 pub fn check_task_run(ctx: &Context<'_>, file: FileId, run: &TaskRun, diags: &mut Diagnostics) {
@@ -114,24 +103,8 @@ pub fn check_task_run(ctx: &Context<'_>, file: FileId, run: &TaskRun, diags: &mu
             (None, None) => (None, String::new(), false),
         };
     let Some(task_spec) = task_spec else { return };
-    let given = declared_only(
-        given,
-        &task_spec
-            .params
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>(),
-        embedded,
-    );
-    params::check_bindings(&task_spec.params, &given, &callee, at, diags);
-    let declared: Vec<DeclaredWorkspace<'_>> = task_spec
-        .workspaces
-        .iter()
-        .map(|w| DeclaredWorkspace {
-            name: &w.name,
-            optional: w.optional.unwrap_or(false),
-        })
-        .collect();
+    check_params(given, &task_spec.params, embedded, &callee, at, diags);
+    let declared = declared_workspaces(task_spec.workspaces.iter().map(|w| (&w.name, w.optional)));
     // Workspaces bound around an embedded spec but not declared by it are propagated.
     let bound: Vec<&Spanned<String>> = spec
         .workspaces
@@ -240,25 +213,13 @@ pub fn check_pipeline_run(
     }
 
     let given: Vec<&Param> = spec.params.iter().collect();
-    let given = declared_only(
-        given,
-        &pipeline_spec
-            .params
+    check_params(given, &pipeline_spec.params, embedded, &callee, at, diags);
+    let declared = declared_workspaces(
+        pipeline_spec
+            .workspaces
             .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>(),
-        embedded,
+            .map(|w| (&w.name, w.optional)),
     );
-    params::check_bindings(&pipeline_spec.params, &given, &callee, at, diags);
-    let declared: Vec<DeclaredWorkspace<'_>> = pipeline_spec
-        .workspaces
-        .iter()
-        .map(|w| DeclaredWorkspace {
-            name: &w.name,
-            optional: w.optional.unwrap_or(false),
-        })
-        .collect();
-    // Workspaces bound around an embedded spec but not declared by it are propagated.
     let bound: Vec<&Spanned<String>> = spec.workspaces.iter().map(|w| &w.name).collect();
     // Tekton fails a PipelineRun only for a required workspace left unbound; a binding the
     // pipeline does not declare is ignored (a typo, usually), so it is only a warning.
@@ -305,15 +266,32 @@ fn ref_names_something(
     }
 }
 
-/// For an embedded spec, params the spec does not declare are propagated into it (Tekton's
-/// param propagation), so only declared ones are checked against the declarations.
-fn declared_only<'p>(given: Vec<&'p Param>, declared: &[&str], embedded: bool) -> Vec<&'p Param> {
-    if !embedded {
-        return given;
-    }
-    given
+/// Checks the params a run gives against what it runs. For an embedded spec, params the spec
+/// does not declare are propagated into it (Tekton's param propagation), so only declared
+/// ones are compared with the declarations.
+fn check_params(
+    given: Vec<&Param>,
+    declared: &[ParamSpec],
+    embedded: bool,
+    callee: &str,
+    at: Span,
+    diags: &mut Diagnostics,
+) {
+    let given: Vec<&Param> = given
         .into_iter()
-        .filter(|p| declared.contains(&p.name.as_str()))
+        .filter(|g| !embedded || declared.iter().any(|d| d.name.as_str() == g.name.as_str()))
+        .collect();
+    params::check_bindings(declared, &given, callee, at, diags);
+}
+
+fn declared_workspaces<'a>(
+    workspaces: impl Iterator<Item = (&'a Spanned<String>, Option<bool>)>,
+) -> Vec<DeclaredWorkspace<'a>> {
+    workspaces
+        .map(|(name, optional)| DeclaredWorkspace {
+            name,
+            optional: optional.unwrap_or(false),
+        })
         .collect()
 }
 

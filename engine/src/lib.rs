@@ -9,6 +9,7 @@ pub mod model;
 pub mod schema;
 pub mod source;
 pub mod spanned;
+pub mod subst;
 pub mod validate;
 pub mod vars;
 pub mod yaml;

@@ -448,21 +448,21 @@ fn check_pipeline_task(
             .filter(|p| !given.iter().any(|g| g.name.as_str() == p.name.as_str()))
             .collect();
         // Matrix results arrive as arrays; propagated pipeline params may fill embedded specs.
-        let propagated: Vec<_> = if t.task_spec.is_some() {
-            task_spec
-                .params
-                .iter()
-                .filter(|p| {
-                    !spec
-                        .params
-                        .iter()
-                        .any(|q| q.name.as_str() == p.name.as_str())
-                })
-                .cloned()
-                .collect()
-        } else {
-            task_spec.params.clone()
-        };
+        // In an embedded spec, a declared param that the pipeline task does not pass is
+        // filled by the pipeline's param of the same name (propagation): not missing.
+        let propagated: Vec<_> = task_spec
+            .params
+            .iter()
+            .filter(|p| {
+                let passed = given.iter().any(|g| g.name.as_str() == p.name.as_str());
+                let from_pipeline = spec
+                    .params
+                    .iter()
+                    .any(|q| q.name.as_str() == p.name.as_str());
+                passed || !(t.task_spec.is_some() && from_pipeline)
+            })
+            .cloned()
+            .collect();
         // An embedded spec may use params it does not declare (propagation): only a Task
         // referenced by name is told about params it does not take.
         let given: Vec<&Param> = if t.task_spec.is_some() {
@@ -568,6 +568,16 @@ mod tests {
         // `os` is a string param of the task; the matrix gives it an array: that is the point.
         let text = "  tasks:\n    - name: a\n      matrix: {params: [{name: os, value: [linux, mac]}]}\n      taskSpec:\n        params: [{name: os}]\n        steps: [{image: x, script: echo $(params.os)}]\n";
         assert_eq!(check(text), []);
+    }
+
+    #[test]
+    fn an_embedded_param_named_like_a_pipeline_param_is_passed_or_propagated() {
+        // Passed explicitly: no "declares no param" warning, no missing param.
+        let passed = "  params: [{name: who}]\n  tasks:\n    - name: a\n      params: [{name: who, value: $(params.who)}]\n      taskSpec:\n        params: [{name: who}]\n        steps: [{image: x, script: echo $(params.who)}]\n";
+        assert_eq!(check(passed), []);
+        // Not passed: the pipeline's `who` propagates into the spec.
+        let propagated = "  params: [{name: who}]\n  tasks:\n    - name: a\n      taskSpec:\n        params: [{name: who}]\n        steps: [{image: x, script: echo $(params.who)}]\n";
+        assert_eq!(check(propagated), []);
     }
 
     #[test]

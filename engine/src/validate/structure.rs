@@ -361,7 +361,7 @@ impl<'a> Checker<'a> {
             match additional {
                 Some(Value::Bool(false)) => self.unknown_key(name, k.span, properties, key),
                 Some(extra) => self.check(extra, v, k.span, Some(name)),
-                None if properties.is_some() => {}
+                // No `additionalProperties`: JSON Schema allows any other key.
                 None => {}
             }
         }

@@ -4,11 +4,15 @@
 
 pub mod diagnostic;
 pub mod duration;
+pub mod exec;
 pub mod load;
+pub mod logs;
 pub mod model;
+pub mod resolve;
 pub mod schema;
 pub mod source;
 pub mod spanned;
+pub mod store;
 pub mod subst;
 pub mod validate;
 pub mod vars;

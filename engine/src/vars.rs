@@ -85,6 +85,11 @@ pub fn scan(text: &str) -> Vec<VarRef<'_>> {
         let Some(close) = text[body_start..].find(')') else {
             break;
         };
+        // `$(cat $(results.x.path))`: the outer one is the shell's; the inner one is ours.
+        if text[body_start..body_start + close].contains("$(") {
+            from = body_start;
+            continue;
+        }
         let end = body_start + close + 1;
         let expr = &text[body_start..end - 1];
         found.push(VarRef {
@@ -255,6 +260,14 @@ mod tests {
             }
         );
         assert_eq!(one("$(params)"), Var::Malformed { root: "params" });
+    }
+
+    #[test]
+    fn a_reference_inside_shell_command_substitution_is_found() {
+        assert_eq!(
+            one("exit $(cat $(steps.first.exitCode.path))"),
+            Var::StepExitCode { step: "first" }
+        );
     }
 
     #[test]

@@ -205,10 +205,13 @@ impl TaskOutcome {
     /// Whether the task succeeded: every step either succeeded or failed (or timed out)
     /// under `onError: continue`; none was cancelled, errored or skipped.
     pub fn succeeded(&self, job_steps: &[StepJob]) -> bool {
-        self.steps.iter().zip(job_steps).all(|(o, s)| match o.status {
-            StepStatus::Succeeded => true,
-            StepStatus::Failed | StepStatus::TimedOut => s.on_error == OnError::Continue,
-            _ => false,
-        })
+        self.steps
+            .iter()
+            .zip(job_steps)
+            .all(|(o, s)| match o.status {
+                StepStatus::Succeeded => true,
+                StepStatus::Failed | StepStatus::TimedOut => s.on_error == OnError::Continue,
+                _ => false,
+            })
     }
 }

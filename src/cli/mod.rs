@@ -1,5 +1,8 @@
 //! Command-line interface: argument parsing and one module per command.
 
+pub mod run;
+pub mod runs;
+mod state;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -18,11 +21,23 @@ pub struct Cli {
 pub enum Command {
     /// Check Tekton YAML files and directories; print every problem with file:line:col.
     Validate(validate::Args),
+    /// Run a PipelineRun, TaskRun, Pipeline or Task here, with live output and records.
+    Run(run::Args),
+    /// List recent runs.
+    Runs(runs::RunsArgs),
+    /// Show a run with its tasks and steps.
+    Describe(runs::DescribeArgs),
+    /// Print the stored logs of a run.
+    Logs(runs::LogsArgs),
 }
 
 /// Runs the parsed command; the exit code follows the command's contract.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Runs(args) => runs::runs(&args),
+        Command::Describe(args) => runs::describe(&args),
+        Command::Logs(args) => runs::logs(&args),
     }
 }

@@ -43,6 +43,18 @@ pub enum Color {
     Never,
 }
 
+impl Color {
+    /// Whether to color output going to a terminal (`tty`) or not; `NO_COLOR` turns `auto`
+    /// off.
+    pub fn enabled(self, tty: bool) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => tty && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+}
+
 pub fn run(args: &Args) -> ExitCode {
     let loaded = match Loaded::from_paths(&args.paths) {
         Ok(l) => l,
@@ -62,13 +74,7 @@ pub fn run(args: &Args) -> ExitCode {
                 .and_then(|()| writeln!(out))
         }
         Format::Human => {
-            let color = match args.color {
-                Color::Always => true,
-                Color::Never => false,
-                Color::Auto => {
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-                }
-            };
+            let color = args.color.enabled(std::io::stdout().is_terminal());
             let style = if color { Style::Color } else { Style::Plain };
             shown
                 .try_for_each(|d| write!(out, "{}", report::render(d, &loaded.sources, style)))

@@ -1,0 +1,932 @@
+//! The PipelineRun scheduler: an explicit event loop over the pipeline's DAG. A task starts
+//! as soon as its own dependencies are done (never level by level), under the engine's
+//! concurrency limit; `when`, skipping, stopping on failure, `finally`, timeouts and
+//! cancellation follow Tekton's PipelineRun reconciler (`pipelinerunstate.go` and
+//! `pipelinerunresolution.go` in tektoncd/pipeline), and so do the status, reason and
+//! message strings.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::future::join_all;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::events::ExecEvent;
+use super::matrix;
+use super::scope::{Scope, substitute_value, to_json};
+use super::taskrun::{self, BoundWorkspace, TaskEnd, TaskInstance, go_duration};
+use super::{RunControl, RunEnd, Shared, TaskSummary};
+use crate::model::pipeline::{PipelineSpec, PipelineTask, WhenExpression};
+use crate::model::task::TaskSpec;
+use crate::store::Status;
+use crate::subst::{Value, substitute, substitute_list};
+use crate::validate::dag::{Via, dependencies, referencing_strings};
+use crate::vars::{self, Var};
+
+/// Why a pipeline task never ran; the text is Tekton's `SkippingReason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    When,
+    ParentTasks,
+    Stopping,
+    GracefullyCancelled,
+    Cancelled,
+    MissingResults,
+    PipelineTimedOut,
+    TasksTimedOut,
+    FinallyTimedOut,
+    EmptyMatrix,
+}
+
+impl Skip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::When => "When Expressions evaluated to false",
+            Skip::ParentTasks => "Parent Tasks were skipped",
+            Skip::Stopping => "PipelineRun was stopping",
+            Skip::GracefullyCancelled => "PipelineRun was gracefully cancelled",
+            // Tekton creates nothing more for a cancelled run; runnel records why.
+            Skip::Cancelled => "PipelineRun was cancelled",
+            Skip::MissingResults => "Results were missing",
+            Skip::PipelineTimedOut => "PipelineRun timeout has been reached",
+            Skip::TasksTimedOut => "PipelineRun Tasks timeout has been reached",
+            Skip::FinallyTimedOut => "PipelineRun Finally timeout has been reached",
+            Skip::EmptyMatrix => "Matrix Parameters have an empty array",
+        }
+    }
+
+    fn is_timeout(self) -> bool {
+        matches!(
+            self,
+            Skip::PipelineTimedOut | Skip::TasksTimedOut | Skip::FinallyTimedOut
+        )
+    }
+}
+
+/// The Task a pipeline task runs.
+#[derive(Debug, Clone)]
+pub struct ResolvedTask {
+    pub spec: TaskSpec,
+    /// The Task's name (None for an embedded `taskSpec`).
+    pub name: Option<String>,
+    pub embedded: bool,
+}
+
+/// Where a PipelineRun workspace lives on the host.
+#[derive(Debug, Clone)]
+pub enum WorkspaceSource {
+    /// One directory shared by every task bound to it.
+    Dir {
+        host: PathBuf,
+        claim: String,
+        volume: String,
+    },
+    /// `emptyDir`: a fresh directory for each TaskRun, as a pod's emptyDir is.
+    EmptyDir,
+}
+
+/// The PipelineRun-level timeouts (`None` = no limit).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeouts {
+    pub pipeline: Option<Duration>,
+    pub tasks: Option<Duration>,
+    pub finally: Option<Duration>,
+}
+
+/// A PipelineRun ready to execute: every task resolved, params and workspaces bound.
+#[derive(Debug, Clone)]
+pub struct PipelinePlan {
+    pub run_id: Uuid,
+    pub name: String,
+    pub pipeline_name: String,
+    pub spec: PipelineSpec,
+    /// By pipeline task name.
+    pub tasks: HashMap<String, ResolvedTask>,
+    /// The pipeline's params, defaults applied.
+    pub params: Vec<(String, Value)>,
+    pub workspaces: HashMap<String, WorkspaceSource>,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Pending,
+    Running,
+    Done {
+        end: TaskEnd,
+        /// Cancelled because a PipelineRun timeout was reached: counts as a failure.
+        for_timeout: bool,
+    },
+    Skipped(Skip),
+}
+
+struct Node<'a> {
+    task: &'a PipelineTask,
+    finally: bool,
+    /// Indexes of the DAG tasks this one waits for.
+    deps: Vec<usize>,
+    /// `(task index, result name)` of every result this task reads.
+    reads: Vec<(usize, String)>,
+    state: State,
+    /// Whether its skip was reported.
+    reported: bool,
+}
+
+impl Node<'_> {
+    fn done(&self) -> bool {
+        matches!(self.state, State::Done { .. } | State::Skipped(_))
+    }
+
+    fn continues_on_error(&self) -> bool {
+        self.task
+            .on_error
+            .as_ref()
+            .is_some_and(|e| e.value == "continue")
+    }
+
+    fn failed(&self) -> bool {
+        matches!(&self.state, State::Done { end, .. } if end.status != Status::Succeeded)
+    }
+}
+
+fn when_allows(when: &[WhenExpression], scope: &Scope) -> Result<bool, String> {
+    for w in when {
+        if w.cel.is_some() {
+            return Err("CEL `when` expressions are not supported by runnel".to_owned());
+        }
+        let input = w
+            .input
+            .as_ref()
+            .map(|i| substitute(i, scope))
+            .unwrap_or_default();
+        let values: Vec<String> = w.values.iter().map(|v| v.value.clone()).collect();
+        let values = substitute_list(&values, scope);
+        let contains = values.contains(&input);
+        let holds = match w.operator.as_ref().map(|o| o.as_str()) {
+            Some("notin") => !contains,
+            _ => contains,
+        };
+        if !holds {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The end of one pipeline task: one TaskRun, or a matrix of them.
+struct PtEnd {
+    end: TaskEnd,
+    matrix_len: Option<usize>,
+}
+
+async fn run_pipeline_task(
+    shared: Arc<Shared>,
+    instances: Vec<TaskInstance>,
+    matrixed: bool,
+    token: CancellationToken,
+) -> PtEnd {
+    if !matrixed {
+        let inst = &instances[0];
+        let end = taskrun::run(&shared, inst, &token).await;
+        return PtEnd {
+            end,
+            matrix_len: None,
+        };
+    }
+    let n = instances.len();
+    let ends = join_all(
+        instances
+            .iter()
+            .map(|inst| taskrun::run(&shared, inst, &token)),
+    )
+    .await;
+    // Results of a matrixed task are aggregated into arrays, in the order of the
+    // combinations (Tekton only aggregates string results).
+    let mut results: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for end in &ends {
+        for (k, v) in &end.results {
+            if let Value::String(s) = v {
+                results.entry(k.clone()).or_default().push(s.clone());
+            }
+        }
+    }
+    let status = if ends.iter().any(|e| e.status == Status::Failed) {
+        Status::Failed
+    } else if ends.iter().any(|e| e.status == Status::Cancelled) {
+        Status::Cancelled
+    } else {
+        Status::Succeeded
+    };
+    let worst = ends.iter().find(|e| e.status == status);
+    let end = TaskEnd {
+        status,
+        reason: worst.map_or_else(|| "Succeeded".to_owned(), |e| e.reason.clone()),
+        message: worst.and_then(|e| e.message.clone()),
+        results: results
+            .into_iter()
+            .map(|(k, v)| (k, Value::Array(v)))
+            .collect(),
+        retries_used: ends.iter().map(|e| e.retries_used).max().unwrap_or(0),
+        started: ends.iter().filter_map(|e| e.started).min(),
+        finished: ends
+            .iter()
+            .map(|e| e.finished)
+            .max()
+            .unwrap_or_else(Utc::now),
+    };
+    PtEnd {
+        end,
+        matrix_len: Some(n),
+    }
+}
+
+/// Runs a PipelineRun to its end.
+pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -> RunEnd {
+    let started = Instant::now();
+    let dag_len = plan.spec.tasks.len();
+    let all: Vec<&PipelineTask> = plan
+        .spec
+        .tasks
+        .iter()
+        .chain(plan.spec.finally.iter())
+        .map(|t| &t.value)
+        .collect();
+    let index: HashMap<&str, usize> = all
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    let deps = dependencies(&plan.spec.tasks, &|s, _, _| s.span);
+    let mut nodes: Vec<Node> = all
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Node {
+            task: t,
+            finally: i >= dag_len,
+            deps: Vec::new(),
+            reads: Vec::new(),
+            state: State::Pending,
+            reported: false,
+        })
+        .collect();
+    for d in &deps {
+        if let (Some(&a), Some(&b)) = (index.get(d.task), index.get(d.on.as_str()))
+            && !nodes[a].deps.contains(&b)
+            && (d.via == Via::RunAfter || d.via == Via::Result)
+        {
+            nodes[a].deps.push(b);
+        }
+    }
+    for (i, t) in all.iter().enumerate() {
+        for s in referencing_strings(t) {
+            for r in vars::scan(&s) {
+                if let Var::PipelineTaskResult { task, name, .. } = r.var
+                    && let Some(&j) = index.get(task)
+                {
+                    nodes[i].reads.push((j, name.to_owned()));
+                }
+            }
+        }
+    }
+
+    // The pipeline-level scope: params, context; results are added as tasks finish.
+    let mut scope = Scope::new();
+    for (k, v) in &plan.params {
+        scope.set_param(k, v.clone());
+    }
+    scope.set_context("pipelineRun.name", &plan.name);
+    scope.set_context("pipelineRun.uid", plan.run_id.to_string());
+    scope.set_context("pipelineRun.namespace", &shared.config.namespace);
+    scope.set_context("pipeline.name", &plan.pipeline_name);
+
+    let run_token = CancellationToken::new();
+    let dag_token = run_token.child_token();
+    let finally_token = run_token.child_token();
+    let pipeline_deadline = plan.timeouts.pipeline.map(|d| started + d);
+    let tasks_deadline = plan.timeouts.tasks.map(|d| started + d);
+    let mut finally_deadline: Option<Instant> = None;
+    let mut finally_started = false;
+    let mut graceful = false;
+    let mut hard = false;
+    let mut pipeline_timed_out = false;
+    let mut tasks_timed_out = false;
+    let mut finally_timed_out = false;
+    let mut set: JoinSet<PtEnd> = JoinSet::new();
+    let mut spawned: HashMap<tokio::task::Id, usize> = HashMap::new();
+
+    loop {
+        // Decide every pending task whose dependencies are done.
+        let stopping = nodes[..dag_len]
+            .iter()
+            .any(|n| n.failed() && !n.continues_on_error());
+        let dag_blocker = if pipeline_timed_out {
+            Some(Skip::PipelineTimedOut)
+        } else if hard {
+            Some(Skip::Cancelled)
+        } else if tasks_timed_out {
+            Some(Skip::TasksTimedOut)
+        } else if graceful {
+            Some(Skip::GracefullyCancelled)
+        } else if stopping {
+            Some(Skip::Stopping)
+        } else {
+            None
+        };
+        for i in 0..dag_len {
+            if !matches!(nodes[i].state, State::Pending) {
+                continue;
+            }
+            if let Some(skip) = dag_blocker {
+                nodes[i].state = State::Skipped(skip);
+                continue;
+            }
+            if !nodes[i].deps.iter().all(|&d| nodes[d].done()) {
+                continue;
+            }
+            let decision = decide(&nodes, i, &scope);
+            match decision {
+                Decision::Skip(s) => nodes[i].state = State::Skipped(s),
+                Decision::Fail(message) => {
+                    nodes[i].state = State::Done {
+                        end: TaskEnd::invalid("InvalidTaskResultReference", message),
+                        for_timeout: false,
+                    };
+                }
+                Decision::Run => {
+                    let token = dag_token.child_token();
+                    match instances(&shared, &plan, nodes[i].task, false, &scope) {
+                        Ok((insts, matrixed)) => {
+                            nodes[i].state = State::Running;
+                            let shared = shared.clone();
+                            let handle =
+                                set.spawn(run_pipeline_task(shared, insts, matrixed, token));
+                            spawned.insert(handle.id(), i);
+                        }
+                        Err(e) => {
+                            nodes[i].state = State::Done {
+                                end: TaskEnd::invalid("TaskRunValidationFailed", e),
+                                for_timeout: false,
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        // Emit skips as they are decided (once).
+        for n in nodes.iter_mut() {
+            if let State::Skipped(s) = n.state
+                && !n.reported
+            {
+                n.reported = true;
+                shared.observers.emit(ExecEvent::TaskSkipped {
+                    id: Uuid::now_v7(),
+                    run_id: plan.run_id,
+                    pipeline_task: n.task.name.value.clone(),
+                    finally: n.finally,
+                    reason: s.as_str().to_owned(),
+                    at: Utc::now(),
+                });
+            }
+        }
+        let dag_done = nodes[..dag_len].iter().all(Node::done);
+        // The DAG is done: expose statuses and start `finally`.
+        if dag_done && !finally_started {
+            finally_started = true;
+            set_statuses(&mut scope, &nodes[..dag_len]);
+            finally_deadline = plan.timeouts.finally.map(|d| Instant::now() + d);
+            for i in dag_len..nodes.len() {
+                let skip = if pipeline_timed_out {
+                    Some(Skip::PipelineTimedOut)
+                } else if hard {
+                    Some(Skip::Cancelled)
+                } else {
+                    None
+                };
+                if let Some(s) = skip {
+                    nodes[i].state = State::Skipped(s);
+                    continue;
+                }
+                match decide(&nodes, i, &scope) {
+                    Decision::Skip(s) => nodes[i].state = State::Skipped(s),
+                    Decision::Fail(message) => {
+                        nodes[i].state = State::Done {
+                            end: TaskEnd::invalid("InvalidTaskResultReference", message),
+                            for_timeout: false,
+                        };
+                    }
+                    Decision::Run => {
+                        let token = finally_token.child_token();
+                        match instances(&shared, &plan, nodes[i].task, true, &scope) {
+                            Ok((insts, matrixed)) => {
+                                nodes[i].state = State::Running;
+                                let shared = shared.clone();
+                                let handle =
+                                    set.spawn(run_pipeline_task(shared, insts, matrixed, token));
+                                spawned.insert(handle.id(), i);
+                            }
+                            Err(e) => {
+                                nodes[i].state = State::Done {
+                                    end: TaskEnd::invalid("TaskRunValidationFailed", e),
+                                    for_timeout: false,
+                                };
+                            }
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        if nodes.iter().all(Node::done) {
+            break;
+        }
+
+        tokio::select! {
+            joined = set.join_next_with_id() => {
+                let Some(joined) = joined else {
+                    // Nothing runs, yet tasks are pending: nothing can ever start them.
+                    for n in nodes.iter_mut() {
+                        if matches!(n.state, State::Pending) {
+                            n.state = State::Skipped(Skip::ParentTasks);
+                        }
+                    }
+                    continue;
+                };
+                let (i, pt) = match joined {
+                    Ok((id, pt)) => (spawned.remove(&id), pt),
+                    Err(e) => {
+                        // A panic in a task's future: record it rather than lose the run.
+                        let i = spawned.remove(&e.id());
+                        (i, PtEnd {
+                            end: TaskEnd::invalid("Failed", format!("internal error: {e}")),
+                            matrix_len: None,
+                        })
+                    }
+                };
+                let Some(i) = i else { continue };
+                let name = nodes[i].task.name.value.clone();
+                for (k, v) in &pt.end.results {
+                    scope.set_task_result(&name, k, v.clone());
+                    if let (Some(_), Value::Array(a)) = (pt.matrix_len, v) {
+                        scope.set_matrix_length(&name, Some(k), a.len());
+                    }
+                }
+                if let Some(n) = pt.matrix_len {
+                    scope.set_matrix_length(&name, None, n);
+                }
+                let for_timeout = pt.end.status == Status::Cancelled
+                    && (pipeline_timed_out
+                        || (!nodes[i].finally && tasks_timed_out)
+                        || (nodes[i].finally && finally_timed_out));
+                nodes[i].state = State::Done { end: pt.end, for_timeout };
+            }
+            () = control.graceful.cancelled(), if !graceful && !hard => {
+                graceful = true;
+                dag_token.cancel();
+            }
+            () = control.hard.cancelled(), if !hard => {
+                hard = true;
+                run_token.cancel();
+            }
+            () = until(tasks_deadline), if !tasks_timed_out && !finally_started => {
+                tasks_timed_out = true;
+                dag_token.cancel();
+            }
+            () = until(finally_deadline), if finally_started && !finally_timed_out => {
+                finally_timed_out = true;
+                finally_token.cancel();
+            }
+            () = until(pipeline_deadline), if !pipeline_timed_out => {
+                pipeline_timed_out = true;
+                run_token.cancel();
+            }
+        }
+    }
+
+    finish(
+        &shared,
+        &plan,
+        &nodes,
+        &scope,
+        Outcomes {
+            pipeline_timed_out,
+            tasks_timed_out,
+            graceful,
+            hard,
+        },
+    )
+}
+
+struct Outcomes {
+    pipeline_timed_out: bool,
+    tasks_timed_out: bool,
+    graceful: bool,
+    hard: bool,
+}
+
+enum Decision {
+    Run,
+    Skip(Skip),
+    Fail(String),
+}
+
+/// Tekton's skip rules for a task whose dependencies are done (`skip()` and
+/// `IsFinallySkipped()` in pipelinerunresolution.go), in Tekton's order.
+fn decide(nodes: &[Node], i: usize, scope: &Scope) -> Decision {
+    let n = &nodes[i];
+    // A DAG task's own `when` comes first; a finally task's after its missing results.
+    if !n.finally {
+        match when_allows(&n.task.when, scope) {
+            Ok(true) => {}
+            Ok(false) => return Decision::Skip(Skip::When),
+            Err(e) => return Decision::Fail(e),
+        }
+    }
+    // A parent skipped for any reason but its own `when` skips this task too.
+    if !n.finally
+        && n.deps
+            .iter()
+            .any(|&d| matches!(nodes[d].state, State::Skipped(s) if s != Skip::When))
+    {
+        return Decision::Skip(Skip::ParentTasks);
+    }
+    // Results this task reads that do not exist.
+    for (j, name) in &n.reads {
+        if scope
+            .task_result(&nodes[*j].task.name.value, name)
+            .is_some()
+        {
+            continue;
+        }
+        // A producer that failed (under onError: continue) without writing it fails a
+        // consumer that does not continue on error (CheckMissingResultReferences).
+        let producer_skipped = matches!(nodes[*j].state, State::Skipped(_));
+        if n.finally || producer_skipped || n.continues_on_error() {
+            return Decision::Skip(Skip::MissingResults);
+        }
+        return Decision::Fail(format!(
+            "invalid result reference in pipeline task \"{}\": task \"{}\" did not produce result \"{name}\"",
+            n.task.name.value, nodes[*j].task.name.value
+        ));
+    }
+    if n.finally {
+        match when_allows(&n.task.when, scope) {
+            Ok(true) => {}
+            Ok(false) => return Decision::Skip(Skip::When),
+            Err(e) => return Decision::Fail(e),
+        }
+    }
+    if let Some(m) = &n.task.matrix {
+        for p in &m.params {
+            if let Value::Array(a) = substitute_value(&p.value, scope)
+                && a.is_empty()
+            {
+                return Decision::Skip(Skip::EmptyMatrix);
+            }
+        }
+    }
+    Decision::Run
+}
+
+/// `$(tasks.NAME.status)`, `$(tasks.NAME.reason)` and `$(tasks.status)` for `finally`.
+fn set_statuses(scope: &mut Scope, dag: &[Node]) {
+    let mut aggregate = "Succeeded";
+    for n in dag {
+        let name = &n.task.name.value;
+        let (status, reason) = match &n.state {
+            State::Done { end, .. } if end.status == Status::Succeeded => {
+                ("Succeeded", end.reason.as_str())
+            }
+            State::Done { end, .. } => ("Failed", end.reason.as_str()),
+            _ => ("None", ""),
+        };
+        scope.set_task_status(name, "status", status);
+        scope.set_task_status(name, "reason", reason);
+        if status == "Failed" {
+            aggregate = "Failed";
+        } else if matches!(n.state, State::Skipped(_)) && aggregate != "Failed" {
+            aggregate = "Completed";
+        }
+    }
+    scope.set_aggregate_status(aggregate);
+}
+
+/// The TaskRuns of a pipeline task: one, or one per matrix combination.
+fn instances(
+    shared: &Shared,
+    plan: &PipelinePlan,
+    task: &PipelineTask,
+    finally: bool,
+    scope: &Scope,
+) -> Result<(Vec<TaskInstance>, bool), String> {
+    let name = task.name.as_str();
+    let resolved = plan
+        .tasks
+        .get(name)
+        .ok_or_else(|| format!("pipeline task `{name}` has no resolved Task"))?;
+    let retries = task.retries.as_ref().map_or(0, |r| r.value.max(0) as u32);
+    let mut scope = scope.clone();
+    scope.set_context("pipelineTask.retries", retries.to_string());
+    let scope = &scope;
+    let params: Vec<(String, Value)> = task
+        .params
+        .iter()
+        .map(|p| (p.name.value.clone(), substitute_value(&p.value, scope)))
+        .collect();
+    let timeout = match &task.timeout {
+        Some(t) => {
+            let d = crate::duration::parse(t).map_err(|e| format!("timeout of `{name}`: {e}"))?;
+            (!d.is_zero()).then_some(d)
+        }
+        None => shared.config.default_timeout,
+    };
+    let mut spec = resolved.spec.clone();
+    if resolved.embedded {
+        propagate_workspaces(&mut spec, task, plan);
+    }
+    let mut workspaces = Vec::new();
+    for decl in &spec.workspaces {
+        let dname = decl.name.as_str();
+        let binding = task.workspaces.iter().find(|b| b.name.as_str() == dname);
+        let (pipeline_ws, sub_path) = match binding {
+            Some(b) => (
+                b.workspace
+                    .as_ref()
+                    .map_or(dname, |w| w.as_str())
+                    .to_owned(),
+                b.sub_path.as_ref().map(|s| substitute(s, scope)),
+            ),
+            // An embedded spec sees the pipeline's workspaces of the same name.
+            None if resolved.embedded && plan.workspaces.contains_key(dname) => {
+                (dname.to_owned(), None)
+            }
+            None => {
+                workspaces.push(BoundWorkspace {
+                    name: dname.to_owned(),
+                    host: None,
+                    claim: String::new(),
+                    volume: String::new(),
+                });
+                continue;
+            }
+        };
+        let bound = match plan.workspaces.get(&pipeline_ws) {
+            Some(WorkspaceSource::Dir {
+                host,
+                claim,
+                volume,
+            }) => {
+                let mut host = host.clone();
+                if let Some(sp) = sub_path.filter(|s| !s.is_empty()) {
+                    host = host.join(sp);
+                }
+                std::fs::create_dir_all(&host).map_err(|e| {
+                    format!("cannot create workspace directory {}: {e}", host.display())
+                })?;
+                BoundWorkspace {
+                    name: dname.to_owned(),
+                    host: Some(host),
+                    claim: claim.clone(),
+                    volume: volume.clone(),
+                }
+            }
+            Some(WorkspaceSource::EmptyDir) => {
+                let host = shared
+                    .config
+                    .work_dir
+                    .join(plan.run_id.to_string())
+                    .join("emptydir")
+                    .join(format!("{name}-{pipeline_ws}-{}", Uuid::now_v7().simple()));
+                std::fs::create_dir_all(&host).map_err(|e| {
+                    format!("cannot create workspace directory {}: {e}", host.display())
+                })?;
+                BoundWorkspace {
+                    name: dname.to_owned(),
+                    host: Some(host),
+                    claim: String::new(),
+                    volume: format!("ws-{pipeline_ws}"),
+                }
+            }
+            // Bound to a pipeline workspace the run left unbound (an optional one).
+            None => BoundWorkspace {
+                name: dname.to_owned(),
+                host: None,
+                claim: String::new(),
+                volume: String::new(),
+            },
+        };
+        workspaces.push(bound);
+    }
+    let base = TaskInstance {
+        run_id: plan.run_id,
+        pipeline_task: Some(name.to_owned()),
+        finally,
+        name: format!("{}-{name}", plan.name),
+        task_name: resolved.name.clone(),
+        spec,
+        embedded: resolved.embedded,
+        params,
+        workspaces,
+        timeout,
+        retries,
+        matrix_index: None,
+        failure_ignored: task
+            .on_error
+            .as_ref()
+            .is_some_and(|e| e.value == "continue"),
+        outer: scope.clone(),
+    };
+    let Some(m) = &task.matrix else {
+        return Ok((vec![base], false));
+    };
+    let combos = matrix::fan_out(m, scope);
+    let out = combos
+        .into_iter()
+        .enumerate()
+        .map(|(k, combo)| {
+            let mut inst = base.clone();
+            inst.name = format!("{}-{k}", base.name);
+            inst.matrix_index = Some(k);
+            for (pname, value) in combo {
+                inst.params.retain(|(n, _)| *n != pname);
+                inst.params.push((pname, Value::String(value)));
+            }
+            inst
+        })
+        .collect();
+    Ok((out, true))
+}
+
+/// Tekton propagates workspaces into an embedded `taskSpec`: a workspace it uses
+/// (`$(workspaces.NAME...)`) or the pipeline task binds, without declaring it, is declared
+/// for it when the pipeline task binds it or the pipeline has one of that name.
+fn propagate_workspaces(spec: &mut TaskSpec, task: &PipelineTask, plan: &PipelinePlan) {
+    let text = serde_json::to_string(&*spec).unwrap_or_default();
+    let mut wanted: Vec<String> = vars::scan(&text)
+        .into_iter()
+        .filter_map(|r| match r.var {
+            Var::Workspace { name, .. } => Some(name.to_owned()),
+            _ => None,
+        })
+        .collect();
+    wanted.extend(task.workspaces.iter().map(|b| b.name.value.clone()));
+    for name in wanted {
+        let bound = task.workspaces.iter().any(|b| b.name.value == name)
+            || plan.workspaces.contains_key(&name);
+        if bound && spec.workspace(&name).is_none() {
+            spec.workspaces
+                .push(crate::model::workspace::WorkspaceDeclaration {
+                    name: crate::Spanned::new(crate::Span::default(), name),
+                    ..Default::default()
+                });
+        }
+    }
+}
+
+fn finish(
+    shared: &Shared,
+    plan: &PipelinePlan,
+    nodes: &[Node],
+    scope: &Scope,
+    o: Outcomes,
+) -> RunEnd {
+    let (mut succeeded, mut failed, mut cancelled, mut ignored, mut skipped, mut skipped_timeout) =
+        (0, 0, 0, 0, 0, 0);
+    let mut summaries = Vec::new();
+    for n in nodes {
+        let name = n.task.name.value.clone();
+        match &n.state {
+            State::Done { end, for_timeout } => {
+                match end.status {
+                    Status::Succeeded => succeeded += 1,
+                    _ if *for_timeout => failed += 1,
+                    Status::Cancelled => cancelled += 1,
+                    _ if n.continues_on_error() => ignored += 1,
+                    _ => failed += 1,
+                }
+                summaries.push(TaskSummary {
+                    name,
+                    finally: n.finally,
+                    status: end.status,
+                    reason: end.reason.clone(),
+                    message: end.message.clone(),
+                    duration: end
+                        .started
+                        .map(|s| (end.finished - s).to_std().unwrap_or_default()),
+                    retries: end.retries_used,
+                });
+            }
+            State::Skipped(s) => {
+                skipped += 1;
+                if s.is_timeout() {
+                    skipped_timeout += 1;
+                }
+                summaries.push(TaskSummary {
+                    name,
+                    finally: n.finally,
+                    status: Status::Skipped,
+                    reason: s.as_str().to_owned(),
+                    message: None,
+                    duration: None,
+                    retries: 0,
+                });
+            }
+            State::Pending | State::Running => {}
+        }
+    }
+    let completed = succeeded + failed + cancelled + ignored;
+    let mut message = if ignored > 0 {
+        format!(
+            "Tasks Completed: {completed} (Failed: {} (Ignored: {ignored}), Cancelled {cancelled}), Skipped: {skipped}",
+            failed + ignored
+        )
+    } else {
+        format!(
+            "Tasks Completed: {completed} (Failed: {failed}, Cancelled {cancelled}), Skipped: {skipped}"
+        )
+    };
+    let (status, reason) = if o.pipeline_timed_out {
+        message = format!(
+            "PipelineRun \"{}\" failed to finish within \"{}\"",
+            plan.name,
+            plan.timeouts.pipeline.map(go_duration).unwrap_or_default()
+        );
+        (Status::Failed, "PipelineRunTimeout")
+    } else if o.tasks_timed_out {
+        message = format!(
+            "PipelineRun \"{}\" failed due to tasks failed to finish within \"{}\"",
+            plan.name,
+            plan.timeouts.tasks.map(go_duration).unwrap_or_default()
+        );
+        (Status::Failed, "PipelineRunTimeout")
+    } else if o.hard {
+        message = format!("PipelineRun \"{}\" was cancelled", plan.name);
+        (Status::Cancelled, "Cancelled")
+    } else if failed > 0 || skipped_timeout > 0 {
+        (Status::Failed, "Failed")
+    } else if o.graceful {
+        message = format!("PipelineRun \"{}\" was cancelled", plan.name);
+        (Status::Cancelled, "Cancelled")
+    } else if cancelled > 0 {
+        (Status::Cancelled, "Cancelled")
+    } else if skipped > 0 {
+        (Status::Succeeded, "Completed")
+    } else {
+        (Status::Succeeded, "Succeeded")
+    };
+
+    // Pipeline results: those whose every reference resolved.
+    let mut results = BTreeMap::new();
+    for r in &plan.spec.results {
+        let v = substitute_value(&r.value, scope);
+        let unresolved = match &v {
+            Value::String(s) => has_task_refs(s),
+            Value::Array(a) => a.iter().any(|s| has_task_refs(s)),
+            Value::Object(o) => o.values().any(|s| has_task_refs(s)),
+        };
+        if !unresolved {
+            results.insert(r.name.value.clone(), v);
+        }
+    }
+    let results_json = serde_json::Value::Object(
+        results
+            .iter()
+            .map(|(k, v)| (k.clone(), to_json(v)))
+            .collect(),
+    );
+    shared.observers.emit(ExecEvent::RunFinished {
+        id: plan.run_id,
+        status,
+        reason: reason.to_owned(),
+        message: Some(message.clone()),
+        results: results_json,
+        at: Utc::now(),
+    });
+    RunEnd {
+        id: plan.run_id,
+        name: plan.name.clone(),
+        status,
+        reason: reason.to_owned(),
+        message: Some(message),
+        results,
+        tasks: summaries,
+    }
+}
+
+fn has_task_refs(s: &str) -> bool {
+    vars::scan(s)
+        .iter()
+        .any(|r| matches!(r.var, Var::PipelineTaskResult { .. }))
+}

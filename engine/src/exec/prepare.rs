@@ -1,0 +1,959 @@
+//! From loaded documents to runs: which documents run (every PipelineRun and TaskRun in the
+//! files; else the one Pipeline; else the one Task), their names, their params with
+//! defaults and `-p` overrides, their workspaces on the host, every `taskRef` resolved.
+//! A problem found here does not abort: the run is still made, as a [`Refusal`] that the
+//! engine records as Failed with Tekton's reason (`ParameterMissing`, `CouldntGetTask`,
+//! `InvalidWorkspaceBindings`, ...).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+use super::EngineConfig;
+use super::pipeline::{PipelinePlan, ResolvedTask, Timeouts, WorkspaceSource};
+use super::scope::{to_json, value_of};
+use super::taskrun::{BoundWorkspace, TaskInstance};
+use crate::load::Loaded;
+use crate::model::param::{ParamSpec, ParamType};
+use crate::model::pipeline::PipelineSpec;
+use crate::model::run::PipelineRunSpec;
+use crate::model::task::TaskSpec;
+use crate::model::workspace::WorkspaceBinding;
+use crate::model::{ObjectMeta, Resource};
+use crate::resolve::Catalog;
+use crate::store::RunKind;
+use crate::subst::Value;
+
+/// What the user asked for on top of the documents.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `-p NAME=VALUE`: an array param takes comma-separated items, an object param
+    /// `key:value` pairs separated by commas (as `tkn` reads them).
+    pub params: Vec<(String, String)>,
+    /// `-w NAME=PATH`: a host directory for a workspace, whatever the run binds.
+    pub workspaces: Vec<(String, PathBuf)>,
+    /// Which Pipeline (or Task) to run when the files hold several and no run.
+    pub target: Option<String>,
+}
+
+/// A run that cannot start, and Tekton's reason for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// What a prepared run executes.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Pipeline(Box<PipelinePlan>),
+    Task(Box<TaskInstance>),
+}
+
+/// A run, ready for [`super::Engine::execute`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: RunKind,
+    /// The Pipeline's or Task's name.
+    pub target: String,
+    pub params: serde_json::Value,
+    pub body: Result<Body, Refusal>,
+}
+
+/// Why nothing could be prepared at all.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PrepareError {
+    #[error("nothing to run: the files hold no PipelineRun, TaskRun, Pipeline or Task")]
+    NothingToRun,
+    #[error("the files hold several {kind}s ({}); choose one with --target NAME", names.join(", "))]
+    Ambiguous {
+        kind: &'static str,
+        names: Vec<String>,
+    },
+    #[error("no {kind} named `{name}` in the files (there are: {})", available.join(", "))]
+    NoSuchTarget {
+        kind: &'static str,
+        name: String,
+        available: Vec<String>,
+    },
+}
+
+fn random_suffix() -> String {
+    // Five characters of [a-z0-9], like Kubernetes' generateName.
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    // The low bits of a v7 uuid are random.
+    let bits = Uuid::now_v7().as_u128();
+    (0..5)
+        .map(|i| ALPHABET[((bits >> (i * 8)) % ALPHABET.len() as u128) as usize] as char)
+        .collect()
+}
+
+fn run_name(meta: &ObjectMeta, fallback: &str) -> String {
+    if let Some(n) = &meta.name
+        && !n.is_empty()
+    {
+        return n.value.clone();
+    }
+    if let Some(g) = &meta.generate_name
+        && !g.is_empty()
+    {
+        return format!("{}{}", g.value, random_suffix());
+    }
+    format!("{fallback}-run-{}", random_suffix())
+}
+
+fn name_of(meta: &ObjectMeta) -> String {
+    meta.name
+        .as_ref()
+        .map_or_else(String::new, |n| n.value.clone())
+}
+
+/// Prepares every run the documents describe.
+pub fn prepare(
+    loaded: &Loaded,
+    catalog: &Catalog,
+    opts: &RunOptions,
+    config: &EngineConfig,
+) -> Result<Vec<Prepared>, PrepareError> {
+    let mut out = Vec::new();
+    for r in &loaded.resources {
+        match &r.resource {
+            Resource::PipelineRun(pr) => {
+                out.push(prepare_pipeline_run(
+                    loaded,
+                    catalog,
+                    opts,
+                    config,
+                    run_name(&pr.metadata, "pipeline"),
+                    &pr.spec,
+                    false,
+                ));
+            }
+            Resource::TaskRun(tr) => {
+                let name = run_name(&tr.metadata, "task");
+                let id = Uuid::now_v7();
+                let (target, spec, embedded) = match (&tr.spec.task_ref, &tr.spec.task_spec) {
+                    (Some(r), _) => match catalog.task(r) {
+                        Ok(t) => (t.name.clone(), Ok(t.spec.clone()), false),
+                        Err(e) => (
+                            r.name
+                                .as_ref()
+                                .map_or_else(String::new, |n| n.value.clone()),
+                            Err(Refusal {
+                                reason: "CouldntGetTask",
+                                message: e.to_string(),
+                            }),
+                            false,
+                        ),
+                    },
+                    (None, Some(s)) => (String::new(), Ok(s.value.clone()), true),
+                    (None, None) => (
+                        String::new(),
+                        Err(Refusal {
+                            reason: "TaskRunValidationFailed",
+                            message: "the TaskRun has neither taskRef nor taskSpec".to_owned(),
+                        }),
+                        false,
+                    ),
+                };
+                let given: Vec<(String, Value)> = tr
+                    .spec
+                    .params
+                    .iter()
+                    .map(|p| (p.name.value.clone(), value_of(&p.value)))
+                    .collect();
+                let timeout =
+                    timeout_or(tr.spec.timeout.as_ref().map(|t| t.value.as_str()), config);
+                let retries = tr
+                    .spec
+                    .retries
+                    .as_ref()
+                    .map_or(0, |r| r.value.max(0) as u32);
+                let body = spec.and_then(|spec| {
+                    task_body(
+                        id,
+                        &name,
+                        (!target.is_empty()).then(|| target.clone()),
+                        spec,
+                        embedded,
+                        given,
+                        Some(&tr.spec.workspaces),
+                        loaded,
+                        opts,
+                        config,
+                        timeout?,
+                        retries,
+                    )
+                });
+                out.push(Prepared {
+                    id,
+                    params: params_json(&body),
+                    name,
+                    kind: RunKind::TaskRun,
+                    target,
+                    body,
+                });
+            }
+            _ => {}
+        }
+    }
+    if !out.is_empty() {
+        return Ok(out);
+    }
+    let pipelines: Vec<(&ObjectMeta, &PipelineSpec)> = loaded
+        .resources
+        .iter()
+        .filter_map(|r| match &r.resource {
+            Resource::Pipeline(p) => Some((&p.metadata, &p.spec)),
+            _ => None,
+        })
+        .collect();
+    let tasks: Vec<(&ObjectMeta, &TaskSpec)> = loaded
+        .resources
+        .iter()
+        .filter_map(|r| match &r.resource {
+            Resource::Task(t) => Some((&t.metadata, &t.spec)),
+            _ => None,
+        })
+        .collect();
+    if !pipelines.is_empty() {
+        let (meta, spec) = choose("Pipeline", &pipelines, opts)?;
+        let name = name_of(meta);
+        let pr = PipelineRunSpec {
+            pipeline_spec: Some(crate::Spanned::new(crate::Span::default(), spec.clone())),
+            ..PipelineRunSpec::default()
+        };
+        let mut p = prepare_pipeline_run(
+            loaded,
+            catalog,
+            opts,
+            config,
+            format!("{name}-run-{}", random_suffix()),
+            &pr,
+            true,
+        );
+        p.target = name.clone();
+        if let Ok(Body::Pipeline(plan)) = &mut p.body {
+            plan.pipeline_name = name;
+        }
+        return Ok(vec![p]);
+    }
+    if !tasks.is_empty() {
+        let (meta, spec) = choose("Task", &tasks, opts)?;
+        let target = name_of(meta);
+        let name = format!("{target}-run-{}", random_suffix());
+        let id = Uuid::now_v7();
+        let body = timeout_or(None, config).and_then(|timeout| {
+            task_body(
+                id,
+                &name,
+                Some(target.clone()),
+                spec.clone(),
+                false,
+                Vec::new(),
+                None,
+                loaded,
+                opts,
+                config,
+                timeout,
+                0,
+            )
+        });
+        return Ok(vec![Prepared {
+            id,
+            params: params_json(&body),
+            name,
+            kind: RunKind::TaskRun,
+            target,
+            body,
+        }]);
+    }
+    Err(PrepareError::NothingToRun)
+}
+
+fn choose<'a, T>(
+    kind: &'static str,
+    found: &[(&'a ObjectMeta, &'a T)],
+    opts: &RunOptions,
+) -> Result<(&'a ObjectMeta, &'a T), PrepareError> {
+    let names: Vec<String> = found.iter().map(|(m, _)| name_of(m)).collect();
+    match &opts.target {
+        Some(want) => found
+            .iter()
+            .find(|(m, _)| name_of(m) == *want)
+            .copied()
+            .ok_or_else(|| PrepareError::NoSuchTarget {
+                kind,
+                name: want.clone(),
+                available: names,
+            }),
+        None if found.len() == 1 => Ok(found[0]),
+        None => Err(PrepareError::Ambiguous { kind, names }),
+    }
+}
+
+fn params_json(body: &Result<Body, Refusal>) -> serde_json::Value {
+    let pairs: Vec<(String, serde_json::Value)> = match body {
+        Ok(Body::Pipeline(p)) => p
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), to_json(v)))
+            .collect(),
+        Ok(Body::Task(t)) => t
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), to_json(v)))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    serde_json::Value::Object(pairs.into_iter().collect())
+}
+
+fn timeout_or(
+    text: Option<&str>,
+    config: &EngineConfig,
+) -> Result<Option<std::time::Duration>, Refusal> {
+    match text {
+        None => Ok(config.default_timeout),
+        Some(t) => match crate::duration::parse(t) {
+            Ok(d) if d.is_zero() => Ok(None),
+            Ok(d) => Ok(Some(d)),
+            Err(e) => Err(Refusal {
+                reason: "InvalidTimeout",
+                message: format!("timeout `{t}`: {e}"),
+            }),
+        },
+    }
+}
+
+/// A `-p` value read by the declared type.
+fn cli_value(spec: Option<&ParamSpec>, text: &str) -> Value {
+    match spec.map(ParamSpec::effective_type) {
+        Some(ParamType::Array) => Value::Array(if text.is_empty() {
+            Vec::new()
+        } else {
+            text.split(',').map(str::to_owned).collect()
+        }),
+        Some(ParamType::Object) => Value::Object(
+            text.split(',')
+                .filter_map(|kv| kv.split_once(':'))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        ),
+        _ => Value::String(text.to_owned()),
+    }
+}
+
+/// Binds declared params: given values (then `-p`), then defaults. Missing required params
+/// are a `ParameterMissing` refusal.
+fn bind_params(
+    specs: &[ParamSpec],
+    given: Vec<(String, Value)>,
+    opts: &RunOptions,
+    what: &str,
+) -> Result<Vec<(String, Value)>, Refusal> {
+    let mut values: BTreeMap<String, Value> = given.into_iter().collect();
+    for (k, v) in &opts.params {
+        let spec = specs.iter().find(|s| s.name.as_str() == k);
+        values.insert(k.clone(), cli_value(spec, v));
+    }
+    let mut missing = Vec::new();
+    let mut out = Vec::new();
+    for spec in specs {
+        let name = spec.name.as_str();
+        match (values.remove(name), &spec.default) {
+            (Some(v), _) => out.push((name.to_owned(), v)),
+            (None, Some(d)) => out.push((name.to_owned(), value_of(&d.value))),
+            (None, None) => missing.push(name.to_owned()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Refusal {
+            reason: "ParameterMissing",
+            message: format!(
+                "{what} is missing values for params: {} (give them with -p NAME=VALUE)",
+                missing.join(", ")
+            ),
+        });
+    }
+    // Values for undeclared params are kept: Tekton propagates them to embedded specs.
+    out.extend(values);
+    Ok(out)
+}
+
+fn cli_workspace(opts: &RunOptions, name: &str) -> Option<PathBuf> {
+    opts.workspaces
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, p)| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+}
+
+/// Decodes standard base64 (Secret `data`); `None` when it is not base64.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// Writes a ConfigMap's or Secret's keys as files, as Kubernetes mounts them.
+fn materialize(
+    loaded: &Loaded,
+    binding: &WorkspaceBinding,
+    dir: &Path,
+) -> Result<Option<()>, Refusal> {
+    let write = |files: Vec<(String, Vec<u8>)>| -> Result<Option<()>, Refusal> {
+        std::fs::create_dir_all(dir).map_err(|e| io_refusal(dir, e))?;
+        for (k, v) in files {
+            let path = dir.join(&k);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| io_refusal(parent, e))?;
+            }
+            std::fs::write(&path, v).map_err(|e| io_refusal(&path, e))?;
+        }
+        Ok(Some(()))
+    };
+    if let Some(projected) = &binding.projected {
+        let mut files = Vec::new();
+        for source in &projected.sources {
+            let (config_map, obj) = match (&source.config_map, &source.secret) {
+                (Some(o), _) => (true, o),
+                (None, Some(o)) => (false, o),
+                _ => continue,
+            };
+            let name = obj
+                .name
+                .as_ref()
+                .map(|n| n.value.clone())
+                .unwrap_or_default();
+            let all = all_keys(loaded, config_map, &name).ok_or_else(|| Refusal {
+                reason: "InvalidWorkspaceBindings",
+                message: format!(
+                    "workspace `{}` projects {} `{name}`, which is not in the files",
+                    binding.name.value,
+                    if config_map { "ConfigMap" } else { "Secret" }
+                ),
+            })?;
+            files.extend(select_items(all, &obj.items));
+        }
+        return write(files);
+    }
+    if let Some(cm) = &binding.config_map {
+        let wanted = cm
+            .name
+            .as_ref()
+            .map(|n| n.value.clone())
+            .unwrap_or_default();
+        for r in &loaded.resources {
+            if let Resource::ConfigMap(c) = &r.resource
+                && name_of(&c.metadata) == wanted
+            {
+                let all: Vec<(String, Vec<u8>)> = c
+                    .data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone().into_bytes()))
+                    .collect();
+                return write(select_items(all, &cm.items));
+            }
+        }
+        return Err(Refusal {
+            reason: "InvalidWorkspaceBindings",
+            message: format!(
+                "workspace `{}` binds ConfigMap `{wanted}`, which is not in the files",
+                binding.name.value
+            ),
+        });
+    }
+    if let Some(s) = &binding.secret {
+        let wanted = s
+            .secret_name
+            .as_ref()
+            .map(|n| n.value.clone())
+            .unwrap_or_default();
+        for r in &loaded.resources {
+            if let Resource::Secret(sec) = &r.resource
+                && name_of(&sec.metadata) == wanted
+            {
+                let mut files: Vec<(String, Vec<u8>)> = sec
+                    .data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), base64_decode(v).unwrap_or_default()))
+                    .collect();
+                files.extend(
+                    sec.string_data
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.value.clone().into_bytes())),
+                );
+                return write(select_items(files, &s.items));
+            }
+        }
+        return Err(Refusal {
+            reason: "InvalidWorkspaceBindings",
+            message: format!(
+                "workspace `{}` binds Secret `{wanted}`, which is not in the files",
+                binding.name.value
+            ),
+        });
+    }
+    Ok(None)
+}
+
+/// With `items`, only the keys listed, each at its `path` (as Kubernetes projects them).
+fn select_items(
+    files: Vec<(String, Vec<u8>)>,
+    items: &[crate::model::k8s::KeyToPath],
+) -> Vec<(String, Vec<u8>)> {
+    if items.is_empty() {
+        return files;
+    }
+    items
+        .iter()
+        .filter_map(|item| {
+            let (_, data) = files.iter().find(|(k, _)| *k == item.key.value)?;
+            Some((item.path.value.clone(), data.clone()))
+        })
+        .collect()
+}
+
+/// Every key of a ConfigMap or Secret among the documents, `None` when there is none.
+fn all_keys(loaded: &Loaded, config_map: bool, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
+    loaded.resources.iter().find_map(|r| match &r.resource {
+        Resource::ConfigMap(c) if config_map && name_of(&c.metadata) == name => Some(
+            c.data
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone().into_bytes()))
+                .collect(),
+        ),
+        Resource::Secret(sec) if !config_map && name_of(&sec.metadata) == name => {
+            let mut files: Vec<(String, Vec<u8>)> = sec
+                .data
+                .iter()
+                .map(|(k, v)| (k.clone(), base64_decode(v).unwrap_or_default()))
+                .collect();
+            files.extend(
+                sec.string_data
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.value.clone().into_bytes())),
+            );
+            Some(files)
+        }
+        _ => None,
+    })
+}
+
+/// The value of a ConfigMap's or Secret's key among the documents.
+fn key_value(loaded: &Loaded, config_map: bool, name: &str, key: &str) -> Option<String> {
+    loaded.resources.iter().find_map(|r| match &r.resource {
+        Resource::ConfigMap(c) if config_map && name_of(&c.metadata) == name => {
+            c.data.get(key).map(|v| v.value.clone())
+        }
+        Resource::Secret(sec) if !config_map && name_of(&sec.metadata) == name => sec
+            .string_data
+            .get(key)
+            .map(|v| v.value.clone())
+            .or_else(|| {
+                let raw = base64_decode(sec.data.get(key)?)?;
+                String::from_utf8(raw).ok()
+            }),
+        _ => None,
+    })
+}
+
+/// Resolves `env[].valueFrom` with `configMapKeyRef`/`secretKeyRef` from the ConfigMaps and
+/// Secrets in the files, as the kubelet would; other sources are left for the TaskRun to
+/// report.
+fn resolve_env(spec: &mut TaskSpec, loaded: &Loaded) {
+    let fix = |env: &mut Vec<crate::model::k8s::EnvVar>| {
+        for e in env.iter_mut() {
+            let Some(from) = &e.value_from else { continue };
+            let found = match (&from.config_map_key_ref, &from.secret_key_ref) {
+                (Some(k), _) => k
+                    .name
+                    .as_ref()
+                    .and_then(|n| key_value(loaded, true, n, &k.key)),
+                (None, Some(k)) => k
+                    .name
+                    .as_ref()
+                    .and_then(|n| key_value(loaded, false, n, &k.key)),
+                _ => None,
+            };
+            if let Some(v) = found {
+                e.value = Some(crate::Spanned::new(e.name.span, v));
+                e.value_from = None;
+            }
+        }
+    };
+    for step in spec.steps.iter_mut() {
+        fix(&mut step.value.env);
+    }
+    for sidecar in spec.sidecars.iter_mut() {
+        fix(&mut sidecar.value.env);
+    }
+    if let Some(t) = spec.step_template.as_mut() {
+        fix(&mut t.env);
+    }
+}
+
+fn io_refusal(path: &Path, e: std::io::Error) -> Refusal {
+    Refusal {
+        reason: "InvalidWorkspaceBindings",
+        message: format!("cannot create {}: {e}", path.display()),
+    }
+}
+
+/// Where a workspace binding lives on the host.
+fn source_of(
+    loaded: &Loaded,
+    binding: &WorkspaceBinding,
+    run_dir: &Path,
+    config: &EngineConfig,
+) -> Result<WorkspaceSource, Refusal> {
+    let name = binding.name.value.clone();
+    let sub = |host: PathBuf| match &binding.sub_path {
+        Some(s) if !s.is_empty() => host.join(&s.value),
+        _ => host,
+    };
+    if binding.empty_dir.is_some() {
+        return Ok(WorkspaceSource::EmptyDir);
+    }
+    if let Some(pvc) = &binding.persistent_volume_claim {
+        let claim = pvc.claim_name.value.clone();
+        let host = sub(config.volumes_dir.join(&claim));
+        std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
+        return Ok(WorkspaceSource::Dir {
+            host,
+            claim,
+            volume: format!("ws-{name}"),
+        });
+    }
+    let dir = run_dir.join("workspaces").join(&name);
+    if materialize(loaded, binding, &dir)?.is_some() {
+        return Ok(WorkspaceSource::Dir {
+            host: sub(dir),
+            claim: String::new(),
+            volume: format!("ws-{name}"),
+        });
+    }
+    // volumeClaimTemplate, projected, csi and anything else: a fresh directory per run.
+    let host = sub(dir);
+    std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
+    let claim = if binding.volume_claim_template.is_some() {
+        format!("pvc-{}", random_suffix())
+    } else {
+        String::new()
+    };
+    Ok(WorkspaceSource::Dir {
+        host,
+        claim,
+        volume: format!("ws-{name}"),
+    })
+}
+
+fn prepare_pipeline_run(
+    loaded: &Loaded,
+    catalog: &Catalog,
+    opts: &RunOptions,
+    config: &EngineConfig,
+    name: String,
+    pr: &PipelineRunSpec,
+    // A bare Pipeline run from the CLI (no PipelineRun document).
+    bare: bool,
+) -> Prepared {
+    let id = Uuid::now_v7();
+    let mut target = String::new();
+    let body = (|| -> Result<Body, Refusal> {
+        let (pipeline_name, spec) = match (&pr.pipeline_ref, &pr.pipeline_spec) {
+            (Some(r), _) => {
+                target = r
+                    .name
+                    .as_ref()
+                    .map_or_else(String::new, |n| n.value.clone());
+                let p = catalog.pipeline(r).map_err(|e| Refusal {
+                    reason: "CouldntGetPipeline",
+                    message: e.to_string(),
+                })?;
+                (p.name.clone(), p.spec.clone())
+            }
+            (None, Some(s)) => (name.clone(), s.value.clone()),
+            (None, None) => {
+                return Err(Refusal {
+                    reason: "PipelineRunValidationFailed",
+                    message: "the PipelineRun has neither pipelineRef nor pipelineSpec".to_owned(),
+                });
+            }
+        };
+        let given = pr
+            .params
+            .iter()
+            .map(|p| (p.name.value.clone(), value_of(&p.value)))
+            .collect();
+        let params = bind_params(
+            &spec.params,
+            given,
+            opts,
+            &format!("PipelineRun \"{name}\""),
+        )?;
+        let mut tasks = HashMap::new();
+        for t in spec.all_tasks() {
+            let resolved = match (&t.task_ref, &t.task_spec) {
+                (Some(r), _) => {
+                    let found = catalog.task(r).map_err(|e| Refusal {
+                        reason: "CouldntGetTask",
+                        message: format!("pipeline task `{}`: {e}", t.name.value),
+                    })?;
+                    ResolvedTask {
+                        spec: found.spec.clone(),
+                        name: Some(found.name.clone()),
+                        embedded: false,
+                    }
+                }
+                (None, Some(s)) if !s.is_custom() => ResolvedTask {
+                    spec: s.to_task_spec(),
+                    name: None,
+                    embedded: true,
+                },
+                _ => {
+                    return Err(Refusal {
+                        reason: "CouldntGetTask",
+                        message: format!(
+                            "pipeline task `{}` runs a custom task or a pipeline, which runnel cannot run",
+                            t.name.value
+                        ),
+                    });
+                }
+            };
+            let mut resolved = resolved;
+            resolve_env(&mut resolved.spec, loaded);
+            tasks.insert(t.name.value.clone(), resolved);
+        }
+        let run_dir = config.work_dir.join(id.to_string());
+        let mut workspaces = HashMap::new();
+        for decl in &spec.workspaces {
+            let wname = decl.name.as_str();
+            if let Some(host) = cli_workspace(opts, wname) {
+                std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
+                workspaces.insert(
+                    wname.to_owned(),
+                    WorkspaceSource::Dir {
+                        host,
+                        claim: String::new(),
+                        volume: format!("ws-{wname}"),
+                    },
+                );
+                continue;
+            }
+            match pr.workspaces.iter().find(|b| b.name.as_str() == wname) {
+                Some(b) => {
+                    workspaces.insert(wname.to_owned(), source_of(loaded, b, &run_dir, config)?);
+                }
+                // A bare Pipeline run from the CLI gets a fresh directory per workspace.
+                // A PipelineRun document must bind it (Tekton's ValidateWorkspaceBindings).
+                None if bare && decl.optional != Some(true) => {
+                    let host = run_dir.join("workspaces").join(wname);
+                    std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
+                    workspaces.insert(
+                        wname.to_owned(),
+                        WorkspaceSource::Dir {
+                            host,
+                            claim: String::new(),
+                            volume: format!("ws-{wname}"),
+                        },
+                    );
+                }
+                None if decl.optional == Some(true) => {}
+                None => {
+                    return Err(Refusal {
+                        reason: "InvalidWorkspaceBindings",
+                        message: format!(
+                            "pipeline requires workspace with name \"{wname}\" be provided by pipelinerun (or give it with -w {wname}=PATH)"
+                        ),
+                    });
+                }
+            }
+        }
+        // Bindings the pipeline does not declare are still propagated to its tasks, as
+        // Tekton does for an embedded pipelineSpec.
+        for b in &pr.workspaces {
+            let wname = b.name.as_str();
+            if !workspaces.contains_key(wname) {
+                let source = match cli_workspace(opts, wname) {
+                    Some(host) => WorkspaceSource::Dir {
+                        host,
+                        claim: String::new(),
+                        volume: format!("ws-{wname}"),
+                    },
+                    None => source_of(loaded, b, &run_dir, config)?,
+                };
+                workspaces.insert(wname.to_owned(), source);
+            }
+        }
+        let t = pr.timeouts.as_ref().map(|t| &t.value);
+        let pipeline = timeout_or(
+            t.and_then(|t| t.pipeline.as_ref())
+                .map(|s| s.value.as_str()),
+            config,
+        )?;
+        let opt = |s: Option<&crate::Spanned<String>>| match s {
+            Some(s) => timeout_or(Some(&s.value), config),
+            None => Ok(None),
+        };
+        let timeouts = Timeouts {
+            pipeline,
+            tasks: opt(t.and_then(|t| t.tasks.as_ref()))?,
+            finally: opt(t.and_then(|t| t.finally.as_ref()))?,
+        };
+        Ok(Body::Pipeline(Box::new(PipelinePlan {
+            run_id: id,
+            name: name.clone(),
+            pipeline_name,
+            spec,
+            tasks,
+            params,
+            workspaces,
+            timeouts,
+        })))
+    })();
+    if target.is_empty() {
+        target = name.clone();
+    }
+    Prepared {
+        id,
+        params: params_json(&body),
+        name,
+        kind: RunKind::PipelineRun,
+        target,
+        body,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn task_body(
+    run_id: Uuid,
+    name: &str,
+    task_name: Option<String>,
+    spec: TaskSpec,
+    embedded: bool,
+    given: Vec<(String, Value)>,
+    // The TaskRun's bindings; `None` for a bare Task run from the CLI.
+    bindings: Option<&[WorkspaceBinding]>,
+    loaded: &Loaded,
+    opts: &RunOptions,
+    config: &EngineConfig,
+    timeout: Option<std::time::Duration>,
+    retries: u32,
+) -> Result<Body, Refusal> {
+    let mut spec = spec;
+    resolve_env(&mut spec, loaded);
+    // Tekton's TaskRun reconciler fails missing params as a validation failure.
+    let params =
+        bind_params(&spec.params, given, opts, &format!("TaskRun \"{name}\"")).map_err(|r| {
+            Refusal {
+                reason: "TaskRunValidationFailed",
+                ..r
+            }
+        })?;
+    let run_dir = config.work_dir.join(run_id.to_string());
+    let mut workspaces = Vec::new();
+    for decl in &spec.workspaces {
+        let wname = decl.name.as_str();
+        let source = if let Some(host) = cli_workspace(opts, wname) {
+            std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
+            Some(WorkspaceSource::Dir {
+                host,
+                claim: String::new(),
+                volume: format!("ws-{wname}"),
+            })
+        } else if let Some(b) = bindings
+            .unwrap_or_default()
+            .iter()
+            .find(|b| b.name.as_str() == wname)
+        {
+            Some(source_of(loaded, b, &run_dir, config)?)
+        } else if decl.optional == Some(true) {
+            None
+        } else if bindings.is_some() {
+            // A TaskRun document must bind it (Tekton's workspace.ValidateBindings).
+            return Err(Refusal {
+                reason: "TaskRunValidationFailed",
+                message: format!(
+                    "declared workspace \"{wname}\" is required but has not been bound (or give it with -w {wname}=PATH)"
+                ),
+            });
+        } else {
+            // A bare Task run from the CLI gets a fresh directory per workspace.
+            let host = run_dir.join("workspaces").join(wname);
+            std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
+            Some(WorkspaceSource::Dir {
+                host,
+                claim: String::new(),
+                volume: format!("ws-{wname}"),
+            })
+        };
+        workspaces.push(match source {
+            Some(WorkspaceSource::Dir {
+                host,
+                claim,
+                volume,
+            }) => BoundWorkspace {
+                name: wname.to_owned(),
+                host: Some(host),
+                claim,
+                volume,
+            },
+            Some(WorkspaceSource::EmptyDir) => {
+                let host = run_dir.join("emptydir").join(wname);
+                std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
+                BoundWorkspace {
+                    name: wname.to_owned(),
+                    host: Some(host),
+                    claim: String::new(),
+                    volume: format!("ws-{wname}"),
+                }
+            }
+            None => BoundWorkspace {
+                name: wname.to_owned(),
+                host: None,
+                claim: String::new(),
+                volume: String::new(),
+            },
+        });
+    }
+    Ok(Body::Task(Box::new(TaskInstance {
+        run_id,
+        pipeline_task: None,
+        finally: false,
+        name: name.to_owned(),
+        task_name,
+        spec,
+        embedded,
+        params,
+        workspaces,
+        timeout,
+        retries,
+        matrix_index: None,
+        failure_ignored: false,
+        outer: super::scope::Scope::new(),
+    })))
+}

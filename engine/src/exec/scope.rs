@@ -1,0 +1,204 @@
+//! The values `$(…)` references stand for while a run executes: params, context variables,
+//! task results and statuses, result and workspace paths. A [`Scope`] is a plain table
+//! built up as the run goes; [`crate::subst`] reads it through [`Lookup`].
+
+use std::collections::HashMap;
+
+use crate::model::param::ParamValue;
+use crate::subst::{Lookup, Value};
+use crate::vars::Var;
+
+/// A table of known values, keyed by a canonical form of the reference.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    values: HashMap<String, Value>,
+}
+
+fn param_key(name: &str) -> String {
+    format!("params\0{name}")
+}
+
+impl Scope {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set_param(&mut self, name: &str, value: Value) {
+        self.values.insert(param_key(name), value);
+    }
+
+    pub fn param(&self, name: &str) -> Option<&Value> {
+        self.values.get(&param_key(name))
+    }
+
+    /// `context.PATH`, e.g. `pipelineRun.name`.
+    pub fn set_context(&mut self, path: &str, value: impl Into<String>) {
+        self.values
+            .insert(format!("context\0{path}"), Value::String(value.into()));
+    }
+
+    /// `tasks.TASK.results.NAME`.
+    pub fn set_task_result(&mut self, task: &str, name: &str, value: Value) {
+        self.values.insert(format!("tasks\0{task}\0{name}"), value);
+    }
+
+    pub fn task_result(&self, task: &str, name: &str) -> Option<&Value> {
+        self.values.get(&format!("tasks\0{task}\0{name}"))
+    }
+
+    /// `tasks.TASK.status` / `tasks.TASK.reason`.
+    pub fn set_task_status(&mut self, task: &str, attr: &str, value: impl Into<String>) {
+        self.values.insert(
+            format!("status\0{task}\0{attr}"),
+            Value::String(value.into()),
+        );
+    }
+
+    /// `tasks.status`.
+    pub fn set_aggregate_status(&mut self, value: impl Into<String>) {
+        self.values
+            .insert("status\0".to_owned(), Value::String(value.into()));
+    }
+
+    /// `tasks.TASK.matrix.length` (`result` None) or `tasks.TASK.matrix.RESULT.length`.
+    pub fn set_matrix_length(&mut self, task: &str, result: Option<&str>, len: usize) {
+        self.values.insert(
+            format!("matrix\0{task}\0{}", result.unwrap_or("")),
+            Value::String(len.to_string()),
+        );
+    }
+
+    /// `results.NAME.path` (and `step.results.NAME.path` inside steps).
+    pub fn set_result_path(&mut self, name: &str, path: impl Into<String>) {
+        self.values
+            .insert(format!("result\0{name}"), Value::String(path.into()));
+    }
+
+    /// `workspaces.NAME.ATTR` for ATTR in path, bound, claim, volume.
+    pub fn set_workspace(&mut self, name: &str, attr: &str, value: impl Into<String>) {
+        self.values.insert(
+            format!("workspace\0{name}\0{attr}"),
+            Value::String(value.into()),
+        );
+    }
+
+    /// `steps.STEP.exitCode.path`.
+    pub fn set_step_exit_code_path(&mut self, step: &str, path: impl Into<String>) {
+        self.values
+            .insert(format!("exit\0{step}"), Value::String(path.into()));
+    }
+
+    /// `credentials.path`.
+    pub fn set_credentials_path(&mut self, path: impl Into<String>) {
+        self.values
+            .insert("credentials".to_owned(), Value::String(path.into()));
+    }
+
+    /// Copies every value of `other` that this scope does not have.
+    pub fn inherit(&mut self, other: &Scope) {
+        for (k, v) in &other.values {
+            self.values.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+
+    /// Copies every value of `other` except params; a Task's params are only its own.
+    pub fn inherit_without_params(&mut self, other: &Scope) {
+        for (k, v) in &other.values {
+            if !k.starts_with("params\0") {
+                self.values.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
+}
+
+impl Lookup for Scope {
+    fn lookup(&self, var: &Var<'_>) -> Option<&Value> {
+        let key = match var {
+            Var::Param { name, .. } => param_key(name),
+            Var::Context { path } => format!("context\0{path}"),
+            Var::PipelineTaskResult { task, name, .. } => format!("tasks\0{task}\0{name}"),
+            Var::PipelineTaskStatus { task, attr } => format!("status\0{task}\0{attr}"),
+            Var::AggregateStatus => "status\0".to_owned(),
+            Var::MatrixLength { task, result } => {
+                format!("matrix\0{task}\0{}", result.unwrap_or(""))
+            }
+            Var::TaskResult { name, attr } | Var::OwnStepResult { name, attr }
+                if *attr == "path" =>
+            {
+                format!("result\0{name}")
+            }
+            Var::Workspace { name, attr } => format!("workspace\0{name}\0{attr}"),
+            Var::StepExitCode { step } => format!("exit\0{step}"),
+            Var::Credentials => "credentials".to_owned(),
+            _ => return None,
+        };
+        self.values.get(&key)
+    }
+}
+
+/// A param value as a substitution value.
+pub fn value_of(p: &ParamValue) -> Value {
+    match p {
+        ParamValue::String(s) => Value::String(s.clone()),
+        ParamValue::Array(items) => Value::Array(items.iter().map(|s| s.value.clone()).collect()),
+        ParamValue::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
+        ),
+    }
+}
+
+/// A value as JSON (for records and pipeline results).
+pub fn to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::String(s) => serde_json::Value::String(s.clone()),
+        Value::Array(a) => serde_json::Value::Array(
+            a.iter()
+                .map(|s| serde_json::Value::String(s.clone()))
+                .collect(),
+        ),
+        Value::Object(o) => serde_json::Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        ),
+    }
+}
+
+/// Substitutes a param value (each of its strings); a string that is exactly one reference
+/// to an array or object becomes that array or object, as Tekton does for
+/// `value: $(params.list)` or `value: $(tasks.a.results.list)`.
+pub fn substitute_value(p: &ParamValue, scope: &Scope) -> Value {
+    use crate::subst::{substitute, substitute_list};
+    use crate::vars::{self, Access};
+    match p {
+        ParamValue::String(s) => {
+            let refs = vars::scan(s);
+            if let [only] = refs.as_slice()
+                && only.start == 0
+                && only.end == s.len()
+            {
+                let access = match &only.var {
+                    Var::Param { access, .. } | Var::PipelineTaskResult { access, .. } => *access,
+                    _ => Access::Whole,
+                };
+                if matches!(access, Access::Whole | Access::Star)
+                    && let Some(v @ (Value::Array(_) | Value::Object(_))) = scope.lookup(&only.var)
+                {
+                    return v.clone();
+                }
+            }
+            Value::String(substitute(s, scope))
+        }
+        ParamValue::Array(items) => {
+            let items: Vec<String> = items.iter().map(|s| s.value.clone()).collect();
+            Value::Array(substitute_list(&items, scope))
+        }
+        ParamValue::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), substitute(v, scope)))
+                .collect(),
+        ),
+    }
+}

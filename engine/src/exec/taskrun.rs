@@ -1,0 +1,718 @@
+//! One TaskRun: its params bound and defaulted, every `$(…)` of its steps substituted, its
+//! directories prepared, its attempts run on the runner (retries included), and its results
+//! read back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use runnel_runner::{Event, Mount, OnError, StepJob, StepStatus, TaskDirs, TaskJob};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::Shared;
+use super::events::{ExecEvent, StepInfo};
+use super::scope::{Scope, to_json, value_of};
+use crate::model::k8s::EnvVar;
+use crate::model::param::ParamType;
+use crate::model::step::{Step, StepTemplate};
+use crate::model::task::TaskSpec;
+use crate::store::Status;
+use crate::subst::{Value, substitute, substitute_list};
+
+/// A workspace as one TaskRun sees it.
+#[derive(Debug, Clone)]
+pub struct BoundWorkspace {
+    /// The Task's name for it.
+    pub name: String,
+    /// The host directory, or `None` for an optional workspace left unbound.
+    pub host: Option<PathBuf>,
+    /// `$(workspaces.NAME.claim)`: the claim's name, for a persistentVolumeClaim.
+    pub claim: String,
+    /// `$(workspaces.NAME.volume)`.
+    pub volume: String,
+}
+
+/// Everything needed to run one TaskRun (all its attempts).
+#[derive(Debug, Clone)]
+pub struct TaskInstance {
+    pub run_id: Uuid,
+    pub pipeline_task: Option<String>,
+    pub finally: bool,
+    /// The TaskRun's name.
+    pub name: String,
+    /// The resolved Task's name (None for an embedded spec).
+    pub task_name: Option<String>,
+    pub spec: TaskSpec,
+    /// An embedded spec also sees the pipeline's params (propagation).
+    pub embedded: bool,
+    /// Values given for the Task's params (already substituted).
+    pub params: Vec<(String, Value)>,
+    pub workspaces: Vec<BoundWorkspace>,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub matrix_index: Option<usize>,
+    /// The pipeline task has `onError: continue`: a failure is reported as
+    /// `FailureIgnored`, as Tekton does.
+    pub failure_ignored: bool,
+    /// The pipeline's scope (context, pipeline params, results of other tasks).
+    pub outer: Scope,
+}
+
+/// How a TaskRun ended.
+#[derive(Debug, Clone)]
+pub struct TaskEnd {
+    pub status: Status,
+    pub reason: String,
+    pub message: Option<String>,
+    pub results: BTreeMap<String, Value>,
+    /// How many attempts were retries.
+    pub retries_used: u32,
+    pub started: Option<DateTime<Utc>>,
+    pub finished: DateTime<Utc>,
+}
+
+impl TaskEnd {
+    /// Ended before running: a problem in the TaskRun itself (a missing param, ...).
+    pub fn invalid(reason: &str, message: String) -> Self {
+        TaskEnd {
+            status: Status::Failed,
+            reason: reason.to_owned(),
+            message: Some(message),
+            results: BTreeMap::new(),
+            retries_used: 0,
+            started: None,
+            finished: Utc::now(),
+        }
+    }
+}
+
+/// Runs `inst`, retrying a failed attempt while retries remain. `cancel` stops it (the
+/// caller knows why); a cancelled attempt is not retried.
+pub async fn run(shared: &Arc<Shared>, inst: &TaskInstance, cancel: &CancellationToken) -> TaskEnd {
+    let mut attempt = 0;
+    loop {
+        let end = run_attempt(shared, inst, attempt, cancel).await;
+        let retriable = end.status == Status::Failed && !cancel.is_cancelled();
+        if retriable && attempt < inst.retries {
+            attempt += 1;
+            continue;
+        }
+        return TaskEnd {
+            retries_used: attempt,
+            ..end
+        };
+    }
+}
+
+/// Binds the Task's params: given values, then defaults; object defaults are merged with
+/// the keys given. Returns the names of required params nobody gave.
+fn bind_params(inst: &TaskInstance, scope: &mut Scope) -> Vec<String> {
+    let given: BTreeMap<&str, &Value> = inst.params.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut missing = Vec::new();
+    for spec in &inst.spec.params {
+        let name = spec.name.as_str();
+        let default = spec.default.as_ref().map(|d| value_of(&d.value));
+        let value = match (given.get(name), default) {
+            (Some(Value::Object(g)), Some(Value::Object(mut d))) => {
+                d.extend(g.iter().map(|(k, v)| (k.clone(), v.clone())));
+                Value::Object(d)
+            }
+            (Some(v), _) => (*v).clone(),
+            (None, Some(d)) => d,
+            (None, None) => {
+                missing.push(name.to_owned());
+                continue;
+            }
+        };
+        scope.set_param(name, value);
+    }
+    if inst.embedded {
+        // Params the pipeline task passes but the embedded spec does not declare are still
+        // visible in it, as are the pipeline's own params (inherited below).
+        for (k, v) in &inst.params {
+            if scope.param(k).is_none() {
+                scope.set_param(k, v.clone());
+            }
+        }
+    }
+    missing
+}
+
+/// The step's fields with the step template's filled in (env merged by name).
+fn apply_template(step: &Step, template: Option<&StepTemplate>) -> Step {
+    let mut s = step.clone();
+    let Some(t) = template else { return s };
+    if s.image.is_none() {
+        s.image = t.image.clone();
+    }
+    if s.command.is_empty() && s.script.is_none() {
+        s.command = t.command.clone();
+        if s.args.is_empty() {
+            s.args = t.args.clone();
+        }
+    }
+    if s.working_dir.is_none() {
+        s.working_dir = t.working_dir.clone();
+    }
+    let mut env: Vec<EnvVar> = t
+        .env
+        .iter()
+        .filter(|e| !step.env.iter().any(|se| se.name.value == e.name.value))
+        .cloned()
+        .collect();
+    env.extend(step.env.iter().cloned());
+    s.env = env;
+    s
+}
+
+fn text(v: &Option<crate::Spanned<String>>, scope: &Scope) -> Option<String> {
+    v.as_ref().map(|s| substitute(s, scope))
+}
+
+fn list(v: &[crate::Spanned<String>], scope: &Scope) -> Vec<String> {
+    let items: Vec<String> = v.iter().map(|s| s.value.clone()).collect();
+    substitute_list(&items, scope)
+}
+
+/// The step's name as Tekton gives it: its own, or `unnamed-INDEX`.
+pub fn step_name(step: &Step, index: usize) -> String {
+    match &step.name {
+        Some(n) if !n.is_empty() => n.value.clone(),
+        _ => format!("unnamed-{index}"),
+    }
+}
+
+fn parse_timeout(text: &str) -> Result<Option<Duration>, String> {
+    let d = crate::duration::parse(text).map_err(|e| e.to_string())?;
+    Ok((!d.is_zero()).then_some(d))
+}
+
+/// Builds the job for one attempt. Errors are a message for the TaskRun's record.
+fn build_job(
+    shared: &Shared,
+    inst: &TaskInstance,
+    scope: &Scope,
+    id: Uuid,
+    dirs: &TaskDirs,
+) -> Result<TaskJob, String> {
+    let template = inst.spec.step_template.as_ref();
+    let mut steps = Vec::with_capacity(inst.spec.steps.len());
+    for (i, step) in inst.spec.steps.iter().enumerate() {
+        let step = apply_template(step, template);
+        let name = step_name(&step, i);
+        if step.r#ref.is_some() {
+            return Err(format!(
+                "step `{name}` uses a StepAction (`ref`), which runnel cannot run yet"
+            ));
+        }
+        let mut env = Vec::new();
+        for e in &step.env {
+            match &e.value {
+                Some(v) => env.push((e.name.value.clone(), substitute(v, scope))),
+                None if e.value_from.is_some() => {
+                    return Err(format!(
+                        "step `{name}`: env `{}` uses valueFrom, which runnel cannot resolve yet",
+                        e.name.value
+                    ));
+                }
+                None => env.push((e.name.value.clone(), String::new())),
+            }
+        }
+        let on_error = match text(&step.on_error, scope).as_deref() {
+            None | Some("stopAndFail") => OnError::StopAndFail,
+            Some("continue") => OnError::Continue,
+            Some(other) => {
+                return Err(format!(
+                    "step `{name}`: onError must be `continue` or `stopAndFail`, not `{other}`"
+                ));
+            }
+        };
+        let timeout = match text(&step.timeout, scope) {
+            Some(t) => parse_timeout(&t).map_err(|e| format!("step `{name}`: timeout: {e}"))?,
+            None => None,
+        };
+        steps.push(StepJob {
+            name,
+            image: text(&step.image, scope),
+            command: list(&step.command, scope),
+            args: list(&step.args, scope),
+            script: text(&step.script, scope),
+            env,
+            working_dir: text(&step.working_dir, scope),
+            timeout,
+            on_error,
+            stdout_path: step
+                .stdout_config
+                .as_ref()
+                .and_then(|c| text(&c.path, scope)),
+            stderr_path: step
+                .stderr_config
+                .as_ref()
+                .and_then(|c| text(&c.path, scope)),
+        });
+    }
+    let sidecars = inst
+        .spec
+        .sidecars
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepJob {
+            name: s
+                .name
+                .as_ref()
+                .map_or_else(|| format!("sidecar-{i}"), |n| n.value.clone()),
+            image: text(&s.image, scope),
+            command: list(&s.command, scope),
+            args: list(&s.args, scope),
+            script: text(&s.script, scope),
+            env: s
+                .env
+                .iter()
+                .filter_map(|e| Some((e.name.value.clone(), substitute(e.value.as_ref()?, scope))))
+                .collect(),
+            working_dir: text(&s.working_dir, scope),
+            ..StepJob::default()
+        })
+        .collect();
+    let mut mounts = vec![
+        Mount {
+            host_path: dirs.results.clone(),
+            mount_path: "/tekton/results".to_owned(),
+            read_only: false,
+        },
+        Mount {
+            host_path: dirs.steps.clone(),
+            mount_path: "/tekton/steps".to_owned(),
+            read_only: false,
+        },
+    ];
+    for w in &inst.workspaces {
+        if let (Some(host), Some(decl)) = (&w.host, inst.spec.workspace(&w.name)) {
+            mounts.push(Mount {
+                host_path: host.clone(),
+                mount_path: decl.effective_mount_path(),
+                read_only: decl.read_only.unwrap_or(false),
+            });
+        }
+    }
+    Ok(TaskJob {
+        id: id.to_string(),
+        name: inst.name.clone(),
+        dirs: dirs.clone(),
+        mounts,
+        steps,
+        sidecars,
+        grace: shared.config.grace,
+    })
+}
+
+fn create_dirs(root: &Path) -> std::io::Result<TaskDirs> {
+    let dirs = TaskDirs {
+        results: root.join("results"),
+        steps: root.join("steps"),
+        scripts: root.join("scripts"),
+        work: root.join("work"),
+    };
+    for d in [&dirs.results, &dirs.steps, &dirs.scripts, &dirs.work] {
+        std::fs::create_dir_all(d)?;
+    }
+    Ok(dirs)
+}
+
+/// Reads the declared results the steps wrote. Too large a result fails the TaskRun.
+fn read_results(
+    inst: &TaskInstance,
+    dir: &Path,
+    limit: usize,
+) -> Result<BTreeMap<String, Value>, String> {
+    let mut out = BTreeMap::new();
+    for r in &inst.spec.results {
+        let name = r.name.as_str();
+        let path = dir.join(name);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.len() as usize > limit {
+            return Err(format!(
+                "result `{name}` is {} bytes, over the limit of {limit} bytes",
+                meta.len()
+            ));
+        }
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read result `{name}`: {e}"))?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let ty = r.r#type.as_ref().map(|t| t.value).unwrap_or_else(|| {
+            if r.properties.is_empty() {
+                ParamType::String
+            } else {
+                ParamType::Object
+            }
+        });
+        let value = match ty {
+            ParamType::String => Value::String(text),
+            ParamType::Array => match serde_json::from_str::<Vec<String>>(text.trim()) {
+                Ok(items) => Value::Array(items),
+                Err(e) => {
+                    return Err(format!(
+                        "result `{name}` is declared an array but is not a JSON array of strings: {e}"
+                    ));
+                }
+            },
+            ParamType::Object => {
+                match serde_json::from_str::<BTreeMap<String, String>>(text.trim()) {
+                    Ok(map) => Value::Object(map),
+                    Err(e) => {
+                        return Err(format!(
+                            "result `{name}` is declared an object but is not a JSON object of strings: {e}"
+                        ));
+                    }
+                }
+            }
+        };
+        out.insert(name.to_owned(), value);
+    }
+    Ok(out)
+}
+
+fn to_utc(t: std::time::SystemTime) -> DateTime<Utc> {
+    DateTime::<Utc>::from(t)
+}
+
+/// Go's `Duration.String()` for whole seconds and above, as Tekton's messages print it.
+pub fn go_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let frac = d.subsec_millis();
+    let s = if frac > 0 {
+        format!("{s}.{frac:03}").trim_end_matches('0').to_owned()
+    } else {
+        s.to_string()
+    };
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+async fn run_attempt(
+    shared: &Arc<Shared>,
+    inst: &TaskInstance,
+    attempt: u32,
+    cancel: &CancellationToken,
+) -> TaskEnd {
+    let _permit = tokio::select! {
+        p = shared.slots.clone().acquire_owned() => p.ok(),
+        () = cancel.cancelled() => None,
+    };
+    if cancel.is_cancelled() {
+        return TaskEnd {
+            status: Status::Cancelled,
+            reason: "TaskRunCancelled".to_owned(),
+            message: Some(format!("TaskRun \"{}\" was cancelled", inst.name)),
+            ..TaskEnd::invalid("", String::new())
+        };
+    }
+    let id = Uuid::now_v7();
+    let started = Utc::now();
+    let root = shared
+        .config
+        .work_dir
+        .join(inst.run_id.to_string())
+        .join(&inst.name)
+        .join(attempt.to_string());
+
+    let mut scope = Scope::new();
+    let missing = bind_params(inst, &mut scope);
+    if inst.embedded {
+        scope.inherit(&inst.outer);
+    } else {
+        scope.inherit_without_params(&inst.outer);
+    }
+    scope.set_context("taskRun.name", &inst.name);
+    scope.set_context("taskRun.uid", id.to_string());
+    scope.set_context("taskRun.namespace", &shared.config.namespace);
+    scope.set_context(
+        "task.name",
+        inst.task_name.clone().unwrap_or_else(|| inst.name.clone()),
+    );
+    scope.set_context("task.retry-count", attempt.to_string());
+    scope.set_context("pipelineTask.retries", inst.retries.to_string());
+
+    let step_infos: Vec<StepInfo> = inst
+        .spec
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepInfo {
+            name: step_name(s, i),
+            image: s
+                .image
+                .as_ref()
+                .or(inst
+                    .spec
+                    .step_template
+                    .as_ref()
+                    .and_then(|t| t.image.as_ref()))
+                .map(|i| i.value.clone()),
+        })
+        .collect();
+    let params_json = serde_json::Value::Object(
+        inst.spec
+            .params
+            .iter()
+            .filter_map(|p| {
+                let v = scope.param(p.name.as_str())?;
+                Some((p.name.value.clone(), to_json(v)))
+            })
+            .collect(),
+    );
+    shared.observers.emit(ExecEvent::TaskRunStarted {
+        id,
+        run_id: inst.run_id,
+        name: inst.name.clone(),
+        pipeline_task: inst.pipeline_task.clone(),
+        task: inst.task_name.clone(),
+        matrix_index: inst.matrix_index,
+        attempt,
+        finally: inst.finally,
+        params: params_json,
+        steps: step_infos,
+        at: started,
+    });
+    let finish = |status: Status,
+                  reason: &str,
+                  message: Option<String>,
+                  results: BTreeMap<String, Value>| {
+        let at = Utc::now();
+        shared.observers.emit(ExecEvent::TaskRunFinished {
+            id,
+            status,
+            reason: reason.to_owned(),
+            message: message.clone(),
+            results: serde_json::Value::Object(
+                results
+                    .iter()
+                    .map(|(k, v)| (k.clone(), to_json(v)))
+                    .collect(),
+            ),
+            at,
+        });
+        TaskEnd {
+            status,
+            reason: reason.to_owned(),
+            message,
+            results,
+            retries_used: attempt,
+            started: Some(started),
+            finished: at,
+        }
+    };
+
+    if !missing.is_empty() {
+        return finish(
+            Status::Failed,
+            "TaskRunValidationFailed",
+            Some(format!(
+                "TaskRun \"{}\": missing values for params: {}",
+                inst.name,
+                missing.join(", ")
+            )),
+            BTreeMap::new(),
+        );
+    }
+    let dirs = match create_dirs(&root) {
+        Ok(d) => d,
+        Err(e) => {
+            return finish(
+                Status::Failed,
+                "TaskRunValidationFailed",
+                Some(format!("cannot create {}: {e}", root.display())),
+                BTreeMap::new(),
+            );
+        }
+    };
+    let runner = &shared.runner;
+    for r in &inst.spec.results {
+        let host = dirs.results.join(r.name.as_str());
+        let path = runner.path_in_step(&host, &format!("/tekton/results/{}", r.name.as_str()));
+        scope.set_result_path(r.name.as_str(), path);
+    }
+    for (i, s) in inst.spec.steps.iter().enumerate() {
+        let name = step_name(s, i);
+        let host = dirs.steps.join(&name).join("exitCode");
+        let path = runner.path_in_step(&host, &format!("/tekton/steps/{name}/exitCode"));
+        // Tekton documents `$(steps.step-NAME.exitCode.path)`; the bare name works too.
+        scope.set_step_exit_code_path(&format!("step-{name}"), path.clone());
+        scope.set_step_exit_code_path(&name, path);
+    }
+    let creds = root.join("creds");
+    let _ = std::fs::create_dir_all(&creds);
+    scope.set_credentials_path(runner.path_in_step(&creds, "/tekton/creds"));
+    for decl in &inst.spec.workspaces {
+        let name = decl.name.as_str();
+        let bound = inst.workspaces.iter().find(|w| w.name == name);
+        match bound {
+            Some(w) if w.host.is_some() => {
+                let host = w.host.as_deref().unwrap_or(Path::new(""));
+                scope.set_workspace(
+                    name,
+                    "path",
+                    runner.path_in_step(host, &decl.effective_mount_path()),
+                );
+                scope.set_workspace(name, "bound", "true");
+                scope.set_workspace(name, "claim", w.claim.clone());
+                scope.set_workspace(name, "volume", w.volume.clone());
+            }
+            _ if decl.optional.unwrap_or(false) => {
+                scope.set_workspace(name, "path", "");
+                scope.set_workspace(name, "bound", "false");
+                scope.set_workspace(name, "claim", "");
+                scope.set_workspace(name, "volume", "");
+            }
+            _ => {
+                return finish(
+                    Status::Failed,
+                    "TaskRunValidationFailed",
+                    Some(format!(
+                        "TaskRun \"{}\": workspace `{name}` is required but not bound",
+                        inst.name
+                    )),
+                    BTreeMap::new(),
+                );
+            }
+        }
+    }
+
+    let job = match build_job(shared, inst, &scope, id, &dirs) {
+        Ok(job) => job,
+        Err(message) => {
+            return finish(
+                Status::Failed,
+                "TaskRunValidationFailed",
+                Some(format!("TaskRun \"{}\": {message}", inst.name)),
+                BTreeMap::new(),
+            );
+        }
+    };
+    let job_steps = job.steps.clone();
+
+    // Forward the runner's events to the observers as they come.
+    let (tx, mut rx) = mpsc::channel::<Event>(256);
+    let observers = shared.observers.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            let ev = match ev {
+                Event::StepStarted { step, at } => ExecEvent::StepStarted {
+                    task_run: id,
+                    index: step,
+                    at: to_utc(at),
+                },
+                Event::Output {
+                    step,
+                    stream,
+                    at,
+                    line,
+                } => ExecEvent::Output {
+                    task_run: id,
+                    index: step,
+                    stream,
+                    at: to_utc(at),
+                    line,
+                },
+                Event::StepFinished { step, outcome } => ExecEvent::StepFinished {
+                    task_run: id,
+                    index: step,
+                    outcome,
+                },
+            };
+            observers.emit(ev);
+        }
+    });
+
+    let job_cancel = cancel.child_token();
+    let run = runner.run_task(job, tx, job_cancel.clone());
+    tokio::pin!(run);
+    let mut timed_out = false;
+    let outcome = match inst.timeout {
+        Some(limit) => {
+            tokio::select! {
+                o = &mut run => o,
+                () = tokio::time::sleep(limit) => {
+                    timed_out = true;
+                    job_cancel.cancel();
+                    run.await
+                }
+            }
+        }
+        None => run.await,
+    };
+    let _ = forward.await;
+
+    let results = read_results(inst, &dirs.results, shared.config.result_limit);
+    if timed_out {
+        let limit = inst.timeout.map(go_duration).unwrap_or_default();
+        return finish(
+            Status::Failed,
+            "TaskRunTimeout",
+            Some(format!(
+                "TaskRun \"{}\" failed to finish within \"{limit}\"",
+                inst.name
+            )),
+            results.unwrap_or_default(),
+        );
+    }
+    if cancel.is_cancelled() {
+        return finish(
+            Status::Cancelled,
+            "TaskRunCancelled",
+            Some(format!("TaskRun \"{}\" was cancelled", inst.name)),
+            results.unwrap_or_default(),
+        );
+    }
+    let results = match results {
+        Ok(r) => r,
+        Err(message) => {
+            return finish(
+                Status::Failed,
+                "TaskRunResultLargerThanAllowedLimit",
+                Some(message),
+                BTreeMap::new(),
+            );
+        }
+    };
+    if outcome.succeeded(&job_steps) {
+        return finish(Status::Succeeded, "Succeeded", None, results);
+    }
+    let message = outcome
+        .steps
+        .iter()
+        .zip(&job_steps)
+        .find(|(o, s)| match o.status {
+            StepStatus::Failed | StepStatus::TimedOut => s.on_error == OnError::StopAndFail,
+            StepStatus::Error | StepStatus::Cancelled => true,
+            _ => false,
+        })
+        .map(|(o, s)| match (o.status, o.exit_code) {
+            (StepStatus::Failed, Some(code)) => {
+                format!("\"step-{}\" exited with code {code}", s.name)
+            }
+            _ => format!(
+                "\"step-{}\": {}",
+                s.name,
+                o.message.clone().unwrap_or_else(|| "failed".to_owned())
+            ),
+        });
+    let reason = if inst.failure_ignored {
+        "FailureIgnored"
+    } else {
+        "Failed"
+    };
+    finish(Status::Failed, reason, message, results)
+}

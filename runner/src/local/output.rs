@@ -1,0 +1,179 @@
+//! Forwarding a step's stdout or stderr as [`Event::Output`] lines.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use futures::FutureExt;
+use tokio::fs::File;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, BufWriter};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Event, Stream};
+
+/// How long a pipe is still waited on after the step's main process exited (and what was
+/// left of its process group was killed). Only a descendant that left the group (`setsid`)
+/// can still hold the pipe open then; this keeps it from holding up the task.
+const DRAIN: Duration = Duration::from_millis(100);
+
+/// Once [`DRAIN`] has passed, what is already in the pipe is still read, up to this many
+/// bytes (so that a lingering writer cannot keep the task going forever).
+const DRAIN_BUDGET: usize = 4 << 20;
+
+/// A line longer than this is reported in pieces of this size (so that output without
+/// newlines cannot exhaust memory).
+const MAX_LINE: usize = 1 << 20;
+
+/// The file a stream is copied to (`stdoutConfig.path`, `stderrConfig.path`).
+#[derive(Debug)]
+pub(super) struct StreamCopy {
+    path: PathBuf,
+    file: BufWriter<File>,
+    error: Option<std::io::Error>,
+}
+
+impl StreamCopy {
+    /// Creates (or truncates) `path`, creating its parent directories.
+    pub async fn create(path: &Path) -> std::io::Result<StreamCopy> {
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let file = File::create(path).await?;
+        Ok(StreamCopy {
+            path: path.to_path_buf(),
+            file: BufWriter::new(file),
+            error: None,
+        })
+    }
+
+    /// Writes `bytes`; after a first error, nothing more is written.
+    async fn write(&mut self, bytes: &[u8]) {
+        if self.error.is_none()
+            && let Err(e) = self.file.write_all(bytes).await
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// Flushes the file and says what went wrong, if anything did.
+    async fn finish(mut self, stream: Stream) -> Option<String> {
+        if self.error.is_none()
+            && let Err(e) = self.file.flush().await
+        {
+            self.error = Some(e);
+        }
+        self.error.map(|e| {
+            format!(
+                "could not copy {} to `{}`: {e}",
+                stream.as_str(),
+                self.path.display()
+            )
+        })
+    }
+}
+
+/// Reads `pipe` line by line and sends each line as an [`Event::Output`] of step `step`,
+/// copying the bytes read to `copy` as they are. Returns at the end of the pipe, or
+/// [`DRAIN`] after `exited` fired (having read what was already in the pipe by then).
+/// Send errors (the receiver is gone) are ignored. Returns what went wrong with the copy.
+pub(super) async fn forward<R: AsyncRead + Unpin>(
+    pipe: Option<R>,
+    stream: Stream,
+    step: usize,
+    events: &mpsc::Sender<Event>,
+    mut copy: Option<StreamCopy>,
+    exited: &CancellationToken,
+) -> Option<String> {
+    if let Some(pipe) = pipe {
+        let mut reader = BufReader::with_capacity(64 * 1024, pipe);
+        read_lines(&mut reader, stream, step, events, copy.as_mut(), exited).await;
+    }
+    match copy {
+        Some(copy) => copy.finish(stream).await,
+        None => None,
+    }
+}
+
+async fn read_lines<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    stream: Stream,
+    step: usize,
+    events: &mpsc::Sender<Event>,
+    mut copy: Option<&mut StreamCopy>,
+    exited: &CancellationToken,
+) {
+    let deadline = async {
+        exited.cancelled().await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    tokio::pin!(deadline);
+    // Past the deadline: only what is already in the pipe is read, within the budget.
+    let mut draining = false;
+    let mut budget = DRAIN_BUDGET;
+    let mut line = Vec::new();
+    loop {
+        let read = if draining {
+            match reader.fill_buf().now_or_never() {
+                Some(read) => read,
+                None => break,
+            }
+        } else {
+            tokio::select! {
+                read = reader.fill_buf() => read,
+                () = &mut deadline => {
+                    draining = true;
+                    continue;
+                }
+            }
+        };
+        let buf = match read {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // A read error on a pipe means there is nothing more to read.
+            Err(_) => break,
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let room = MAX_LINE - line.len();
+        let window = &buf[..buf.len().min(room + 1)];
+        let (used, complete) = match window.iter().position(|&b| b == b'\n') {
+            Some(newline) => {
+                line.extend_from_slice(&window[..newline]);
+                (newline + 1, true)
+            }
+            None => {
+                let take = window.len().min(room);
+                line.extend_from_slice(&window[..take]);
+                (take, line.len() == MAX_LINE)
+            }
+        };
+        if let Some(copy) = copy.as_deref_mut() {
+            copy.write(&buf[..used]).await;
+        }
+        reader.consume(used);
+        if complete {
+            send_line(events, step, stream, std::mem::take(&mut line)).await;
+        }
+        if draining {
+            budget = budget.saturating_sub(used);
+            if budget == 0 {
+                break;
+            }
+        }
+    }
+    if !line.is_empty() {
+        send_line(events, step, stream, line).await;
+    }
+}
+
+async fn send_line(events: &mpsc::Sender<Event>, step: usize, stream: Stream, line: Vec<u8>) {
+    let event = Event::Output {
+        step,
+        stream,
+        at: SystemTime::now(),
+        line,
+    };
+    // The receiver being gone is no reason to stop the step.
+    let _ = events.send(event).await;
+}

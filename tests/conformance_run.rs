@@ -1,0 +1,266 @@
+//! Runs Tekton's own examples (`../shared/conformance/tekton-examples/`, read in place) with
+//! `runnel run` and the local runner, and expects every run in each file to Succeed, as
+//! Tekton's end-to-end suite does on a cluster. A file is skipped only for a reason printed
+//! here: it needs the network, an image's own tools, or something only containers or
+//! Kubernetes give (volumes at fixed container paths, ServiceAccount credentials). Files that
+//! fail are printed with the end of their output; the test needs at least 70 % of all files
+//! to succeed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Files the local runner cannot serve, and why.
+const SKIPS: &[(&str, &str)] = &[
+    (
+        "pipelineruns/beta/git-resolver.yaml",
+        "resolves its Task from GitHub (git resolver): needs the network",
+    ),
+    (
+        "pipelineruns/beta/http-resolver.yaml",
+        "resolves its Task over HTTP (http resolver): needs the network",
+    ),
+    (
+        "taskruns/beta/bundles-resolver.yaml",
+        "resolves its Task from an OCI bundle: needs a registry",
+    ),
+    (
+        "taskruns/beta/hub-resolver.yaml",
+        "resolves its Task from Tekton Hub: needs the network",
+    ),
+    (
+        "taskruns/beta/stepaction-git-resolver.yaml",
+        "resolves its StepAction from GitHub: needs the network",
+    ),
+    (
+        "pipelineruns/pipelinerun.yaml",
+        "runs the git-clone image's own /ko-app/git-init and clones from GitHub",
+    ),
+    (
+        "pipelineruns/pipelinerun-with-final-tasks.yaml",
+        "runs the git-clone image's own /ko-app/git-init and clones from GitHub",
+    ),
+    (
+        "taskruns/beta/authenticating-git-commands.yaml",
+        "needs the alpine/git image's git daemon and ssh in a sidecar",
+    ),
+    (
+        "taskruns/dind-sidecar.yaml",
+        "runs a Docker daemon in a sidecar (docker:dind image)",
+    ),
+    (
+        "taskruns/step-by-digest.yaml",
+        "has no command: relies on the image's own entrypoint",
+    ),
+    (
+        "taskruns/creds-init-only-mounts-provided-credentials.yaml",
+        "needs credentials from a Kubernetes ServiceAccount's secrets",
+    ),
+    (
+        "taskruns/custom-volume.yaml",
+        "mounts a Kubernetes volume at a fixed container path (/im/a/custom/mount/path)",
+    ),
+    (
+        "taskruns/template-volume.yaml",
+        "mounts a Kubernetes volume at a fixed container path (/im/a/custom/mount/path)",
+    ),
+    (
+        "taskruns/secret-volume-params.yaml",
+        "mounts a Secret volume at a fixed container path (/var/secret)",
+    ),
+    (
+        "taskruns/workspace-volume.yaml",
+        "mounts a volume over the container's /workspace",
+    ),
+    (
+        "taskruns/sidecar-interp.yaml",
+        "shares a volume between a sidecar and a step at a fixed container path (/shared)",
+    ),
+    (
+        "taskruns/sidecar-ready.yaml",
+        "shares a volume between a sidecar and a step at a fixed container path (/shared)",
+    ),
+    (
+        "taskruns/sidecar-ready-script.yaml",
+        "shares a volume between a sidecar and a step at a fixed container path (/shared)",
+    ),
+    (
+        "taskruns/ignore-step-error.yaml",
+        "reads the container path /tekton/steps/... literally",
+    ),
+    (
+        "taskruns/beta/workspace-isolation.yaml",
+        "checks that a step cannot see a workspace it does not mount (needs containers)",
+    ),
+    (
+        "pipelineruns/beta/pipeline-with-when-expressions-using-array-results.yaml",
+        "its finally step reads `$(context.task2.status)`, which Tekton does not define, so it fails on Tekton too",
+    ),
+];
+
+fn corpus() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/tekton-examples")
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+enum Verdict {
+    Passed,
+    Skipped(&'static str),
+    Failed(String),
+}
+
+fn run_one(file: &Path, rel: &str, state: &Path, empty: &Path) -> Verdict {
+    if let Some((_, why)) = SKIPS.iter().find(|(f, _)| *f == rel) {
+        return Verdict::Skipped(why);
+    }
+    let log = state.join("output.txt");
+    let Ok(out) = std::fs::File::create(&log) else {
+        return Verdict::Failed(format!("cannot create {}", log.display()));
+    };
+    let Ok(err) = out.try_clone() else {
+        return Verdict::Failed("cannot share the output file".to_owned());
+    };
+    let mut child = match Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .arg("run")
+        .arg("--tasks")
+        .arg(empty)
+        .arg("--state-dir")
+        .arg(state.join("state"))
+        .args(["--grace", "2", "--color", "never"])
+        .arg(file)
+        .current_dir(state)
+        .env_remove("RUNNEL_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return Verdict::Failed(format!("cannot start runnel: {e}")),
+    };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => break None,
+        }
+    };
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    match status {
+        Some(s) if s.success() => Verdict::Passed,
+        Some(s) => {
+            let tail: Vec<&str> = output.lines().rev().take(12).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            Verdict::Failed(format!(
+                "exit {:?}\n      {}",
+                s.code(),
+                tail.join("\n      ")
+            ))
+        }
+        None => Verdict::Failed("did not finish within 180 s".to_owned()),
+    }
+}
+
+#[test]
+fn tekton_examples_run_with_the_local_runner() {
+    let root = corpus();
+    let all = files(&root);
+    assert!(
+        all.len() >= 80,
+        "the corpus at {} looks incomplete",
+        root.display()
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let empty = scratch.path().join("empty-catalog");
+    std::fs::create_dir_all(&empty).unwrap();
+
+    let queue = Arc::new(Mutex::new(all.clone()));
+    let results: Arc<Mutex<Vec<(String, Verdict)>>> = Arc::default();
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let queue = queue.clone();
+            let results = results.clone();
+            let root = root.clone();
+            let empty = empty.clone();
+            let scratch = scratch.path().to_path_buf();
+            std::thread::spawn(move || {
+                let mut n = 0;
+                loop {
+                    let Some(file) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
+                    n += 1;
+                    let rel = file
+                        .strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    let state = scratch.join(format!("w{w}-{n}"));
+                    std::fs::create_dir_all(&state).unwrap();
+                    let v = run_one(&file, &rel, &state, &empty);
+                    results.lock().unwrap().push((rel, v));
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let mut results = std::mem::take(&mut *results.lock().unwrap());
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let (mut passed, mut skipped, mut failed) = (0, 0, 0);
+    for (rel, v) in &results {
+        match v {
+            Verdict::Passed => passed += 1,
+            Verdict::Skipped(why) => {
+                skipped += 1;
+                println!("SKIP {rel}: {why}");
+            }
+            Verdict::Failed(why) => {
+                failed += 1;
+                println!("FAIL {rel}: {why}");
+            }
+        }
+    }
+    let total = results.len();
+    println!(
+        "tekton-examples on the local runner: {passed} passed, {skipped} skipped, {failed} failed of {total} files ({:.0} % passed; {:.0} % of the files not skipped)",
+        100.0 * passed as f64 / total as f64,
+        100.0 * passed as f64 / (total - skipped).max(1) as f64
+    );
+    // Every skip must name a file that exists (a renamed file must not hide a failure).
+    for (f, _) in SKIPS {
+        assert!(root.join(f).exists(), "skip list names a missing file: {f}");
+    }
+    assert!(
+        passed * 10 >= total * 7,
+        "only {passed} of {total} files passed (need 70 %)"
+    );
+}

@@ -135,21 +135,37 @@ async fn run_yaml(
     let start = Instant::now();
     let mut loaded = Loaded::new();
     loaded.add_source("bench.yaml", yaml.to_owned());
+    phase("load", start);
     let diags = runnel_engine::validate::validate(&loaded);
+    phase("validate", start);
     assert!(!diags.has_errors(), "the generated pipeline is invalid");
     let loaded_at = start.elapsed();
     let mut catalog = Catalog::new();
     catalog.add_loaded(&loaded, "bench.yaml");
+    phase("catalog", start);
     let mut config = EngineConfig::new(state.path());
     config.max_parallel = max_parallel;
     let t = Instant::now();
     let prepared = prepare(&loaded, &catalog, &RunOptions::default(), &config).expect("prepare");
+    phase("prepare", start);
     let engine = Engine::new(runner, Observers::default(), config);
     for p in prepared {
         let end = engine.execute(p, RunControl::default()).await;
         assert!(end.succeeded(), "{:?} {:?}", end.reason, end.message);
     }
+    phase("run", start);
     (loaded_at, t.elapsed())
+}
+
+/// With RUNNEL_BENCH_PHASES set, prints the time since `start` and the peak RSS so far.
+fn phase(name: &str, start: Instant) {
+    if std::env::var_os("RUNNEL_BENCH_PHASES").is_some() {
+        eprintln!(
+            "    [{name}] {:.1} ms, peak RSS {:.1} MiB",
+            start.elapsed().as_secs_f64() * 1e3,
+            peak_rss_kib() as f64 / 1024.0
+        );
+    }
 }
 
 fn peak_rss_kib() -> u64 {
@@ -170,46 +186,51 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn timed(cmd: &str) -> Duration {
+    let start = Instant::now();
+    let status = Command::new("sh")
+        .args(["-c", cmd])
+        .status()
+        .expect("the baseline runs");
+    assert!(status.success());
+    start.elapsed()
+}
+
 fn fanout() {
     let n = 1000;
-    let xargs = {
-        let start = Instant::now();
-        let status = Command::new("sh")
-            .args(["-c", &format!("seq {n} | xargs -P2 -n1 sh -c true")])
-            .status()
-            .expect("xargs runs");
-        assert!(status.success());
-        start.elapsed()
-    };
-    let xargs_true = {
-        let start = Instant::now();
-        let status = Command::new("sh")
-            .args(["-c", &format!("seq {n} | xargs -P2 -I{{}} true")])
-            .status()
-            .expect("xargs runs");
-        assert!(status.success());
-        start.elapsed()
-    };
+    let rounds = 5;
     let rt = runtime();
-    let (_, run) = rt.block_on(run_yaml(
-        &fanout_yaml(n),
-        Arc::new(LocalRunner::default()),
-        2,
-    ));
-    println!("fanout: {n} independent no-op tasks, max-parallel 2, local runner");
+    let yaml = fanout_yaml(n);
+    let (mut xargs, mut xargs_sh, mut runnel) = (Vec::new(), Vec::new(), Vec::new());
+    // Interleaved rounds, so that a slow moment of the machine hits both sides.
+    for _ in 0..rounds {
+        xargs.push(timed(&format!("seq {n} | xargs -P2 -I{{}} true")));
+        xargs_sh.push(timed(&format!("seq {n} | xargs -P2 -n1 sh -c true")));
+        let (_, run) = rt.block_on(run_yaml(&yaml, Arc::new(LocalRunner::default()), 2));
+        runnel.push(run);
+    }
+    let (x, xs, r) = (median(xargs), median(xargs_sh), median(runnel));
+    println!(
+        "fanout: {n} independent no-op tasks, max-parallel 2, local runner (median of {rounds})"
+    );
     println!(
         "  baseline xargs -P2 true         : {:>8.1} ms",
-        xargs_true.as_secs_f64() * 1e3
+        x.as_secs_f64() * 1e3
     );
     println!(
         "  baseline xargs -P2 sh -c true   : {:>8.1} ms",
-        xargs.as_secs_f64() * 1e3
+        xs.as_secs_f64() * 1e3
     );
     println!(
         "  runnel (prepare + run)          : {:>8.1} ms  = {:.2}x xargs true, {:.2}x xargs sh -c true",
-        run.as_secs_f64() * 1e3,
-        run.as_secs_f64() / xargs_true.as_secs_f64(),
-        run.as_secs_f64() / xargs.as_secs_f64()
+        r.as_secs_f64() * 1e3,
+        r.as_secs_f64() / x.as_secs_f64(),
+        r.as_secs_f64() / xs.as_secs_f64()
     );
 }
 

@@ -66,11 +66,15 @@ pub struct TaskJob {
     pub mounts: Vec<Mount>,
     pub steps: Vec<StepJob>,
     pub sidecars: Vec<StepJob>,
+    /// Whether to write each step's exit code to `steps/STEP/exitCode` (the engine asks
+    /// when a step reads `$(steps.STEP.exitCode.path)`; most tasks never do).
+    pub exit_codes: bool,
     /// How long a step may take to stop after it was asked to, before it is killed.
     pub grace: Duration,
 }
 
-/// Host directories of one TaskRun attempt, all created by the engine before the job runs.
+/// Host directories of one TaskRun attempt. The engine creates `results` before the job
+/// runs; a backend creates the others when it needs them.
 #[derive(Debug, Clone)]
 pub struct TaskDirs {
     /// Task results: the step writes `results/NAME`, the engine reads it afterwards.

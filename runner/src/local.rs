@@ -536,6 +536,7 @@ async fn run_step(
     problems.extend(stdout_problem);
     problems.extend(stderr_problem);
     if let Some(code) = exit_code
+        && job.exit_codes
         && let Err(problem) = write_exit_code(&job.dirs.steps, &step.name, code).await
     {
         problems.push(problem);

@@ -48,6 +48,7 @@ impl Fixture {
             mounts: Vec::new(),
             steps,
             sidecars: Vec::new(),
+            exit_codes: true,
             grace: Duration::from_secs(5),
         }
     }

@@ -72,7 +72,7 @@ impl Skip {
 /// The Task a pipeline task runs.
 #[derive(Debug, Clone)]
 pub struct ResolvedTask {
-    pub spec: TaskSpec,
+    pub spec: Arc<TaskSpec>,
     /// The Task's name (None for an embedded `taskSpec`).
     pub name: Option<String>,
     pub embedded: bool,
@@ -139,19 +139,11 @@ struct Node<'a> {
 }
 
 impl Node<'_> {
-    fn done(&self) -> bool {
-        matches!(self.state, State::Done { .. } | State::Skipped(_))
-    }
-
     fn continues_on_error(&self) -> bool {
         self.task
             .on_error
             .as_ref()
             .is_some_and(|e| e.value == "continue")
-    }
-
-    fn failed(&self) -> bool {
-        matches!(&self.state, State::Done { end, .. } if end.status != Status::Succeeded)
     }
 }
 
@@ -253,6 +245,84 @@ async fn run_pipeline_task(
     }
 }
 
+/// Per-task results and matrix sizes, kept apart from the scope so that each task's scope
+/// holds only what it may read.
+#[derive(Default)]
+struct Produced {
+    results: BTreeMap<String, Value>,
+    matrix_len: Option<usize>,
+}
+
+/// The scheduler's bookkeeping: which tasks wait for which, and which are ready to decide.
+struct Graph<'a> {
+    nodes: Vec<Node<'a>>,
+    dag_len: usize,
+    /// The tasks waiting for each task.
+    dependents: Vec<Vec<usize>>,
+    /// How many of its dependencies each task still waits for.
+    waiting: Vec<usize>,
+    /// DAG tasks whose dependencies are all done, in the order they became so.
+    ready: std::collections::VecDeque<usize>,
+    dag_done: usize,
+    done: usize,
+    produced: Vec<Produced>,
+}
+
+impl<'a> Graph<'a> {
+    /// Records that task `i` reached a final state (done or skipped) and wakes its dependents.
+    fn settle(&mut self, i: usize, shared: &Shared, run_id: Uuid) {
+        if let State::Skipped(s) = self.nodes[i].state
+            && !self.nodes[i].reported
+        {
+            self.nodes[i].reported = true;
+            shared.observers.emit(ExecEvent::TaskSkipped {
+                id: Uuid::now_v7(),
+                run_id,
+                pipeline_task: self.nodes[i].task.name.value.clone(),
+                finally: self.nodes[i].finally,
+                reason: s.as_str().to_owned(),
+                at: Utc::now(),
+            });
+        }
+        self.done += 1;
+        if i < self.dag_len {
+            self.dag_done += 1;
+        }
+        for k in 0..self.dependents[i].len() {
+            let d = self.dependents[i][k];
+            self.waiting[d] -= 1;
+            if self.waiting[d] == 0 {
+                self.ready.push_back(d);
+            }
+        }
+    }
+
+    /// What task `i` may read: the pipeline's scope and its dependencies' results (a
+    /// finally task may read every DAG task's).
+    fn scope_for(&self, i: usize, base: &Scope) -> Scope {
+        let mut scope = base.clone();
+        let from: Vec<usize> = if self.nodes[i].finally {
+            (0..self.dag_len).collect()
+        } else {
+            self.nodes[i].deps.clone()
+        };
+        for j in from {
+            let name = &self.nodes[j].task.name.value;
+            let p = &self.produced[j];
+            for (k, v) in &p.results {
+                scope.set_task_result(name, k, v.clone());
+                if let (Some(_), Value::Array(a)) = (p.matrix_len, v) {
+                    scope.set_matrix_length(name, Some(k), a.len());
+                }
+            }
+            if let Some(n) = p.matrix_len {
+                scope.set_matrix_length(name, None, n);
+            }
+        }
+        scope
+    }
+}
+
 /// Runs a PipelineRun to its end.
 pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -> RunEnd {
     let started = Instant::now();
@@ -301,8 +371,27 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
             }
         }
     }
+    let mut dependents = vec![Vec::new(); nodes.len()];
+    let mut waiting = vec![0; nodes.len()];
+    for (i, n) in nodes.iter().enumerate() {
+        waiting[i] = n.deps.len();
+        for &d in &n.deps {
+            dependents[d].push(i);
+        }
+    }
+    let ready = (0..dag_len).filter(|&i| waiting[i] == 0).collect();
+    let mut g = Graph {
+        produced: (0..nodes.len()).map(|_| Produced::default()).collect(),
+        nodes,
+        dag_len,
+        dependents,
+        waiting,
+        ready,
+        dag_done: 0,
+        done: 0,
+    };
 
-    // The pipeline-level scope: params, context; results are added as tasks finish.
+    // The pipeline-level scope: params and context. Results live in `g.produced`.
     let mut scope = Scope::new();
     for (k, v) in &plan.params {
         scope.set_param(k, v.clone());
@@ -321,6 +410,8 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
     let mut finally_started = false;
     let mut graceful = false;
     let mut hard = false;
+    let mut stopping = false;
+    let mut blocked = false;
     let mut pipeline_timed_out = false;
     let mut tasks_timed_out = false;
     let mut finally_timed_out = false;
@@ -328,10 +419,7 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
     let mut spawned: HashMap<tokio::task::Id, usize> = HashMap::new();
 
     loop {
-        // Decide every pending task whose dependencies are done.
-        let stopping = nodes[..dag_len]
-            .iter()
-            .any(|n| n.failed() && !n.continues_on_error());
+        // Once the run stops scheduling, every DAG task not started yet is skipped.
         let dag_blocker = if pipeline_timed_out {
             Some(Skip::PipelineTimedOut)
         } else if hard {
@@ -345,69 +433,73 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
         } else {
             None
         };
-        for i in 0..dag_len {
-            if !matches!(nodes[i].state, State::Pending) {
+        if let Some(skip) = dag_blocker
+            && !blocked
+        {
+            blocked = true;
+            for i in 0..dag_len {
+                if matches!(g.nodes[i].state, State::Pending) {
+                    g.nodes[i].state = State::Skipped(skip);
+                    g.settle(i, &shared, plan.run_id);
+                }
+            }
+        }
+        // Decide each task whose dependencies are all done.
+        while let Some(i) = g.ready.pop_front() {
+            if !matches!(g.nodes[i].state, State::Pending) {
                 continue;
             }
-            if let Some(skip) = dag_blocker {
-                nodes[i].state = State::Skipped(skip);
-                continue;
-            }
-            if !nodes[i].deps.iter().all(|&d| nodes[d].done()) {
-                continue;
-            }
-            let decision = decide(&nodes, i, &scope);
-            match decision {
-                Decision::Skip(s) => nodes[i].state = State::Skipped(s),
+            let task_scope = g.scope_for(i, &scope);
+            match decide(&g.nodes, i, &task_scope) {
+                Decision::Skip(s) => {
+                    g.nodes[i].state = State::Skipped(s);
+                    g.settle(i, &shared, plan.run_id);
+                }
                 Decision::Fail(message) => {
-                    nodes[i].state = State::Done {
+                    g.nodes[i].state = State::Done {
                         end: TaskEnd::invalid("InvalidTaskResultReference", message),
                         for_timeout: false,
                     };
+                    stopping |= !g.nodes[i].continues_on_error();
+                    g.settle(i, &shared, plan.run_id);
                 }
                 Decision::Run => {
-                    let token = dag_token.child_token();
-                    match instances(&shared, &plan, nodes[i].task, false, &scope) {
+                    match instances(&shared, &plan, g.nodes[i].task, false, &task_scope) {
                         Ok((insts, matrixed)) => {
-                            nodes[i].state = State::Running;
-                            let shared = shared.clone();
-                            let handle =
-                                set.spawn(run_pipeline_task(shared, insts, matrixed, token));
+                            g.nodes[i].state = State::Running;
+                            let token = dag_token.child_token();
+                            let handle = set.spawn(run_pipeline_task(
+                                shared.clone(),
+                                insts,
+                                matrixed,
+                                token,
+                            ));
                             spawned.insert(handle.id(), i);
                         }
                         Err(e) => {
-                            nodes[i].state = State::Done {
+                            g.nodes[i].state = State::Done {
                                 end: TaskEnd::invalid("TaskRunValidationFailed", e),
                                 for_timeout: false,
                             };
+                            stopping |= !g.nodes[i].continues_on_error();
+                            g.settle(i, &shared, plan.run_id);
                         }
                     }
                 }
             }
-        }
-        // Emit skips as they are decided (once).
-        for n in nodes.iter_mut() {
-            if let State::Skipped(s) = n.state
-                && !n.reported
-            {
-                n.reported = true;
-                shared.observers.emit(ExecEvent::TaskSkipped {
-                    id: Uuid::now_v7(),
-                    run_id: plan.run_id,
-                    pipeline_task: n.task.name.value.clone(),
-                    finally: n.finally,
-                    reason: s.as_str().to_owned(),
-                    at: Utc::now(),
-                });
+            if stopping {
+                break;
             }
         }
-        let dag_done = nodes[..dag_len].iter().all(Node::done);
+        if stopping && !blocked {
+            continue;
+        }
         // The DAG is done: expose statuses and start `finally`.
-        if dag_done && !finally_started {
+        if g.dag_done == dag_len && !finally_started {
             finally_started = true;
-            set_statuses(&mut scope, &nodes[..dag_len]);
+            set_statuses(&mut scope, &g.nodes[..dag_len]);
             finally_deadline = plan.timeouts.finally.map(|d| Instant::now() + d);
-            for i in dag_len..nodes.len() {
+            for i in dag_len..g.nodes.len() {
                 let skip = if pipeline_timed_out {
                     Some(Skip::PipelineTimedOut)
                 } else if hard {
@@ -416,32 +508,42 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
                     None
                 };
                 if let Some(s) = skip {
-                    nodes[i].state = State::Skipped(s);
+                    g.nodes[i].state = State::Skipped(s);
+                    g.settle(i, &shared, plan.run_id);
                     continue;
                 }
-                match decide(&nodes, i, &scope) {
-                    Decision::Skip(s) => nodes[i].state = State::Skipped(s),
+                let task_scope = g.scope_for(i, &scope);
+                match decide(&g.nodes, i, &task_scope) {
+                    Decision::Skip(s) => {
+                        g.nodes[i].state = State::Skipped(s);
+                        g.settle(i, &shared, plan.run_id);
+                    }
                     Decision::Fail(message) => {
-                        nodes[i].state = State::Done {
+                        g.nodes[i].state = State::Done {
                             end: TaskEnd::invalid("InvalidTaskResultReference", message),
                             for_timeout: false,
                         };
+                        g.settle(i, &shared, plan.run_id);
                     }
                     Decision::Run => {
-                        let token = finally_token.child_token();
-                        match instances(&shared, &plan, nodes[i].task, true, &scope) {
+                        match instances(&shared, &plan, g.nodes[i].task, true, &task_scope) {
                             Ok((insts, matrixed)) => {
-                                nodes[i].state = State::Running;
-                                let shared = shared.clone();
-                                let handle =
-                                    set.spawn(run_pipeline_task(shared, insts, matrixed, token));
+                                g.nodes[i].state = State::Running;
+                                let token = finally_token.child_token();
+                                let handle = set.spawn(run_pipeline_task(
+                                    shared.clone(),
+                                    insts,
+                                    matrixed,
+                                    token,
+                                ));
                                 spawned.insert(handle.id(), i);
                             }
                             Err(e) => {
-                                nodes[i].state = State::Done {
+                                g.nodes[i].state = State::Done {
                                     end: TaskEnd::invalid("TaskRunValidationFailed", e),
                                     for_timeout: false,
                                 };
+                                g.settle(i, &shared, plan.run_id);
                             }
                         }
                     }
@@ -449,7 +551,7 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
             }
             continue;
         }
-        if nodes.iter().all(Node::done) {
+        if g.done == g.nodes.len() {
             break;
         }
 
@@ -457,9 +559,10 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
             joined = set.join_next_with_id() => {
                 let Some(joined) = joined else {
                     // Nothing runs, yet tasks are pending: nothing can ever start them.
-                    for n in nodes.iter_mut() {
-                        if matches!(n.state, State::Pending) {
-                            n.state = State::Skipped(Skip::ParentTasks);
+                    for i in 0..g.nodes.len() {
+                        if matches!(g.nodes[i].state, State::Pending) {
+                            g.nodes[i].state = State::Skipped(Skip::ParentTasks);
+                            g.settle(i, &shared, plan.run_id);
                         }
                     }
                     continue;
@@ -476,21 +579,20 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
                     }
                 };
                 let Some(i) = i else { continue };
-                let name = nodes[i].task.name.value.clone();
-                for (k, v) in &pt.end.results {
-                    scope.set_task_result(&name, k, v.clone());
-                    if let (Some(_), Value::Array(a)) = (pt.matrix_len, v) {
-                        scope.set_matrix_length(&name, Some(k), a.len());
-                    }
-                }
-                if let Some(n) = pt.matrix_len {
-                    scope.set_matrix_length(&name, None, n);
-                }
+                g.produced[i] = Produced {
+                    results: pt.end.results.clone(),
+                    matrix_len: pt.matrix_len,
+                };
                 let for_timeout = pt.end.status == Status::Cancelled
                     && (pipeline_timed_out
-                        || (!nodes[i].finally && tasks_timed_out)
-                        || (nodes[i].finally && finally_timed_out));
-                nodes[i].state = State::Done { end: pt.end, for_timeout };
+                        || (!g.nodes[i].finally && tasks_timed_out)
+                        || (g.nodes[i].finally && finally_timed_out));
+                let failed = pt.end.status != Status::Succeeded;
+                g.nodes[i].state = State::Done { end: pt.end, for_timeout };
+                if failed && i < dag_len && !g.nodes[i].continues_on_error() {
+                    stopping = true;
+                }
+                g.settle(i, &shared, plan.run_id);
             }
             () = control.graceful.cancelled(), if !graceful && !hard => {
                 graceful = true;
@@ -498,10 +600,13 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
             }
             () = control.hard.cancelled(), if !hard => {
                 hard = true;
+                // A cancel that arrives before anything was blocked re-checks the blocker.
+                blocked = false;
                 run_token.cancel();
             }
             () = until(tasks_deadline), if !tasks_timed_out && !finally_started => {
                 tasks_timed_out = true;
+                blocked = false;
                 dag_token.cancel();
             }
             () = until(finally_deadline), if finally_started && !finally_timed_out => {
@@ -510,16 +615,24 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
             }
             () = until(pipeline_deadline), if !pipeline_timed_out => {
                 pipeline_timed_out = true;
+                blocked = false;
                 run_token.cancel();
             }
         }
     }
 
+    let nodes = g.nodes;
+    let mut final_scope = scope;
+    for (j, p) in g.produced.iter().enumerate() {
+        for (k, v) in &p.results {
+            final_scope.set_task_result(&nodes[j].task.name.value, k, v.clone());
+        }
+    }
     finish(
         &shared,
         &plan,
         &nodes,
-        &scope,
+        &final_scope,
         Outcomes {
             pipeline_timed_out,
             tasks_timed_out,
@@ -653,8 +766,8 @@ fn instances(
         None => shared.config.default_timeout,
     };
     let mut spec = resolved.spec.clone();
-    if resolved.embedded {
-        propagate_workspaces(&mut spec, task, plan);
+    if resolved.embedded && (!plan.workspaces.is_empty() || !task.workspaces.is_empty()) {
+        propagate_workspaces(Arc::make_mut(&mut spec), task, plan);
     }
     let mut workspaces = Vec::new();
     for decl in &spec.workspaces {

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -129,7 +130,7 @@ pub fn prepare(
                     config,
                     run_name(&pr.metadata, "pipeline"),
                     &pr.spec,
-                    false,
+                    None,
                 ));
             }
             Resource::TaskRun(tr) => {
@@ -222,18 +223,14 @@ pub fn prepare(
     if !pipelines.is_empty() {
         let (meta, spec) = choose("Pipeline", &pipelines, opts)?;
         let name = name_of(meta);
-        let pr = PipelineRunSpec {
-            pipeline_spec: Some(crate::Spanned::new(crate::Span::default(), spec.clone())),
-            ..PipelineRunSpec::default()
-        };
         let mut p = prepare_pipeline_run(
             loaded,
             catalog,
             opts,
             config,
             format!("{name}-run-{}", random_suffix()),
-            &pr,
-            true,
+            &PipelineRunSpec::default(),
+            Some(spec),
         );
         p.target = name.clone();
         if let Ok(Body::Pipeline(plan)) = &mut p.body {
@@ -678,13 +675,15 @@ fn prepare_pipeline_run(
     config: &EngineConfig,
     name: String,
     pr: &PipelineRunSpec,
-    // A bare Pipeline run from the CLI (no PipelineRun document).
-    bare: bool,
+    // The Pipeline of a bare Pipeline run from the CLI (no PipelineRun document).
+    bare_spec: Option<&PipelineSpec>,
 ) -> Prepared {
+    let bare = bare_spec.is_some();
     let id = Uuid::now_v7();
     let mut target = String::new();
     let body = (|| -> Result<Body, Refusal> {
-        let (pipeline_name, spec) = match (&pr.pipeline_ref, &pr.pipeline_spec) {
+        let (pipeline_name, mut spec) = match (&pr.pipeline_ref, &pr.pipeline_spec) {
+            _ if bare_spec.is_some() => (name.clone(), bare_spec.cloned().unwrap_or_default()),
             (Some(r), _) => {
                 target = r
                     .name
@@ -694,7 +693,7 @@ fn prepare_pipeline_run(
                     reason: "CouldntGetPipeline",
                     message: e.to_string(),
                 })?;
-                (p.name.clone(), p.spec.clone())
+                (p.name, p.spec)
             }
             (None, Some(s)) => (name.clone(), s.value.clone()),
             (None, None) => {
@@ -716,24 +715,45 @@ fn prepare_pipeline_run(
             &format!("PipelineRun \"{name}\""),
         )?;
         let mut tasks = HashMap::new();
-        for t in spec.all_tasks() {
-            let resolved = match (&t.task_ref, &t.task_spec) {
+        // Tasks referenced by several pipeline tasks are resolved (and held) once.
+        let mut by_ref: HashMap<String, Arc<TaskSpec>> = HashMap::new();
+        for t in spec.tasks.iter_mut().chain(spec.finally.iter_mut()) {
+            let embedded = t.task_spec.take();
+            let resolved = match (&t.task_ref, embedded) {
                 (Some(r), _) => {
                     let found = catalog.task(r).map_err(|e| Refusal {
                         reason: "CouldntGetTask",
                         message: format!("pipeline task `{}`: {e}", t.name.value),
                     })?;
+                    let key = format!(
+                        "{}@{}",
+                        found.name,
+                        found.version.clone().unwrap_or_default()
+                    );
+                    let spec = by_ref
+                        .entry(key)
+                        .or_insert_with(|| {
+                            let mut spec = found.spec;
+                            resolve_env(&mut spec, loaded);
+                            Arc::new(spec)
+                        })
+                        .clone();
                     ResolvedTask {
-                        spec: found.spec.clone(),
-                        name: Some(found.name.clone()),
+                        spec,
+                        name: Some(found.name),
                         embedded: false,
                     }
                 }
-                (None, Some(s)) if !s.is_custom() => ResolvedTask {
-                    spec: s.to_task_spec(),
-                    name: None,
-                    embedded: true,
-                },
+                // The embedded spec moves out of the pipeline task: it is needed only here.
+                (None, Some(s)) if !s.is_custom() => {
+                    let mut spec = s.value.into_task_spec();
+                    resolve_env(&mut spec, loaded);
+                    ResolvedTask {
+                        spec: Arc::new(spec),
+                        name: None,
+                        embedded: true,
+                    }
+                }
                 _ => {
                     return Err(Refusal {
                         reason: "CouldntGetTask",
@@ -744,8 +764,6 @@ fn prepare_pipeline_run(
                     });
                 }
             };
-            let mut resolved = resolved;
-            resolve_env(&mut resolved.spec, loaded);
             tasks.insert(t.name.value.clone(), resolved);
         }
         let run_dir = config.work_dir.join(id.to_string());
@@ -946,7 +964,7 @@ fn task_body(
         finally: false,
         name: name.to_owned(),
         task_name,
-        spec,
+        spec: Arc::new(spec),
         embedded,
         params,
         workspaces,

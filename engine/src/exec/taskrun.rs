@@ -46,7 +46,7 @@ pub struct TaskInstance {
     pub name: String,
     /// The resolved Task's name (None for an embedded spec).
     pub task_name: Option<String>,
-    pub spec: TaskSpec,
+    pub spec: Arc<TaskSpec>,
     /// An embedded spec also sees the pipeline's params (propagation).
     pub embedded: bool,
     /// Values given for the Task's params (already substituted).
@@ -299,6 +299,14 @@ fn build_job(
             });
         }
     }
+    let exit_codes = steps.iter().any(|s| {
+        s.script
+            .iter()
+            .chain(&s.args)
+            .chain(&s.command)
+            .any(|t| t.contains("/exitCode"))
+            || s.env.iter().any(|(_, v)| v.contains("/exitCode"))
+    });
     Ok(TaskJob {
         id: id.to_string(),
         name: inst.name.clone(),
@@ -306,19 +314,25 @@ fn build_job(
         mounts,
         steps,
         sidecars,
+        exit_codes,
         grace: shared.config.grace,
     })
 }
 
-fn create_dirs(root: &Path) -> std::io::Result<TaskDirs> {
+/// A TaskRun attempt's directories: `RUN/KIND/TASKRUN.ATTEMPT` for each kind, so that
+/// each costs one `mkdir` once the run's first TaskRun made the parents.
+fn create_dirs(run_dir: &Path, leaf: &str, with_results: bool) -> std::io::Result<TaskDirs> {
     let dirs = TaskDirs {
-        results: root.join("results"),
-        steps: root.join("steps"),
-        scripts: root.join("scripts"),
-        work: root.join("work"),
+        results: run_dir.join("results").join(leaf),
+        steps: run_dir.join("steps").join(leaf),
+        scripts: run_dir.join("scripts").join(leaf),
+        work: run_dir.join("work").join(leaf),
     };
-    for d in [&dirs.results, &dirs.steps, &dirs.scripts, &dirs.work] {
-        std::fs::create_dir_all(d)?;
+    // Only `results` must exist before a step runs (when the Task declares results); the
+    // runner creates the others as it needs them. Directories are most of the cost of a
+    // TaskRun on a no-op runner, so none is made that nothing will use.
+    if with_results {
+        std::fs::create_dir_all(&dirs.results)?;
     }
     Ok(dirs)
 }
@@ -421,12 +435,8 @@ async fn run_attempt(
     }
     let id = Uuid::now_v7();
     let started = Utc::now();
-    let root = shared
-        .config
-        .work_dir
-        .join(inst.run_id.to_string())
-        .join(&inst.name)
-        .join(attempt.to_string());
+    let run_dir = shared.config.work_dir.join(inst.run_id.to_string());
+    let leaf = format!("{}.{attempt}", inst.name);
 
     let mut scope = Scope::new();
     let missing = bind_params(inst, &mut scope);
@@ -527,13 +537,13 @@ async fn run_attempt(
             BTreeMap::new(),
         );
     }
-    let dirs = match create_dirs(&root) {
+    let dirs = match create_dirs(&run_dir, &leaf, !inst.spec.results.is_empty()) {
         Ok(d) => d,
         Err(e) => {
             return finish(
                 Status::Failed,
                 "TaskRunValidationFailed",
-                Some(format!("cannot create {}: {e}", root.display())),
+                Some(format!("cannot create {}: {e}", run_dir.display())),
                 BTreeMap::new(),
             );
         }
@@ -552,8 +562,7 @@ async fn run_attempt(
         scope.set_step_exit_code_path(&format!("step-{name}"), path.clone());
         scope.set_step_exit_code_path(&name, path);
     }
-    let creds = root.join("creds");
-    let _ = std::fs::create_dir_all(&creds);
+    let creds = run_dir.join("creds").join(&leaf);
     scope.set_credentials_path(runner.path_in_step(&creds, "/tekton/creds"));
     for decl in &inst.spec.workspaces {
         let name = decl.name.as_str();

@@ -187,6 +187,22 @@ impl EmbeddedTask {
     }
 
     /// Replaces the Task spec fields, keeping metadata and custom-task fields.
+    /// The task spec part, moved out.
+    pub fn into_task_spec(self) -> TaskSpec {
+        TaskSpec {
+            params: self.params,
+            display_name: self.display_name,
+            description: self.description,
+            steps: self.steps,
+            volumes: self.volumes,
+            step_template: self.step_template,
+            sidecars: self.sidecars,
+            workspaces: self.workspaces,
+            results: self.results,
+            resources: self.resources,
+        }
+    }
+
     pub fn set_task_spec(&mut self, spec: TaskSpec) {
         let TaskSpec {
             params,

@@ -72,7 +72,8 @@ pub fn dependencies<'a>(
     tasks: &'a [Spanned<PipelineTask>],
     locate: &dyn Fn(&Spanned<String>, usize, usize) -> Span,
 ) -> Vec<Dependency<'a>> {
-    let known = |name: &str| tasks.iter().any(|t| t.name.as_str() == name);
+    let names: std::collections::HashSet<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+    let known = |name: &str| names.contains(name);
     let mut deps = Vec::new();
     for t in tasks {
         for r in &t.run_after {

@@ -149,17 +149,18 @@ pub fn check_pipeline_spec(
             .map(|w| w.name.as_str())
             .chain(propagated.iter().copied())
             .collect(),
-        tasks: spec
-            .tasks
-            .iter()
-            .chain(&spec.finally)
-            .map(|t| {
-                let results = resolved
-                    .get(t.name.as_str())
-                    .map(|ts| ts.results.iter().map(|r| r.name.as_str()).collect());
-                (t.name.as_str(), results)
-            })
-            .collect(),
+        tasks: std::rc::Rc::new(
+            spec.tasks
+                .iter()
+                .chain(&spec.finally)
+                .map(|t| {
+                    let results = resolved
+                        .get(t.name.as_str())
+                        .map(|ts| ts.results.iter().map(|r| r.name.as_str()).collect());
+                    (t.name.as_str(), results)
+                })
+                .collect(),
+        ),
         finally: false,
     };
 
@@ -264,7 +265,8 @@ fn check_pipeline_task(
     // params and workspaces are checked only when its definition is among the input.
 
     // runAfter
-    let others: Vec<&str> = spec.tasks.iter().map(|o| o.name.as_str()).collect();
+    let is_dag_task =
+        |n: &str| scope.tasks.contains_key(n) && !spec.finally.iter().any(|f| f.name.as_str() == n);
     if finally && let Some(first) = t.run_after.first() {
         diags
             .error(
@@ -285,7 +287,7 @@ fn check_pipeline_task(
                     )
                     .label("refers to its own task")
                     .hint("remove it from `runAfter`");
-            } else if !others.contains(&r.as_str()) {
+            } else if !is_dag_task(r.as_str()) {
                 let in_finally = spec.finally.iter().any(|f| f.name.as_str() == r.as_str());
                 diags
                     .error(
@@ -299,7 +301,7 @@ fn check_pipeline_task(
                             "`{r}` is a finally task; tasks cannot wait for finally tasks"
                         ))
                     } else {
-                        did_you_mean(r, others.iter().copied())
+                        did_you_mean(r, spec.tasks.iter().map(|o| o.name.as_str()))
                     });
             }
         }

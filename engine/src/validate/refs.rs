@@ -41,7 +41,8 @@ pub struct PipelineScope<'a> {
     pub workspaces: Vec<&'a str>,
     /// Every pipeline task (and finally task) by name, with the results it declares when its
     /// Task is known.
-    pub tasks: HashMap<&'a str, Option<Vec<&'a str>>>,
+    /// Shared (`Rc`) because each embedded spec gets a scope of its own with the same tasks.
+    pub tasks: std::rc::Rc<HashMap<&'a str, Option<Vec<&'a str>>>>,
     /// Whether the string belongs to a finally task (which may read task status).
     pub finally: bool,
 }

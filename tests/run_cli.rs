@@ -197,3 +197,43 @@ fn a_killed_runnel_leaves_its_run_failed_with_engine_restarted() {
     // The TaskRun that was running is failed too; nothing stays Running.
     assert!(!described.contains("Running"), "{described}");
 }
+
+#[test]
+fn a_run_records_the_git_commit_it_ran_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["init", "-q", "-b", "feature-x"]);
+    std::fs::create_dir(dir.path().join(".tekton")).unwrap();
+    std::fs::write(
+        dir.path().join(".tekton/p.yaml"),
+        "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n  tasks:\n  - name: t\n    taskSpec:\n      steps: [{name: s, image: x, script: 'echo ok'}]\n",
+    )
+    .unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "pipeline"]);
+    let sha = git(&["rev-parse", "HEAD"]);
+    let out = runnel(dir.path(), &["run", ".tekton/p.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let runs = text(&runnel(dir.path(), &["runs"]));
+    let name = runs
+        .lines()
+        .find(|l| l.contains("p-run-"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no run listed:\n{runs}"))
+        .to_owned();
+    let described = text(&runnel(dir.path(), &["describe", &name]));
+    assert!(described.contains(&sha), "{described}");
+    assert!(described.contains("feature-x"), "{described}");
+}

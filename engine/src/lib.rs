@@ -1,6 +1,8 @@
 //! runnel's engine: the Tekton model (v1 and v1beta1), YAML parsing that keeps source
-//! positions, and validation that reports every problem at once. It knows nothing of Docker,
-//! Kubernetes, HTTP or SQL drivers.
+//! positions, validation that reports every problem at once, and execution: task
+//! resolution, the DAG scheduler with Tekton's semantics, run records (`store`, SQLite or
+//! PostgreSQL) and step logs (`logs`). It drives runners only through `runnel_runner::Runner`
+//! and knows nothing of Docker, Kubernetes or HTTP.
 
 pub mod diagnostic;
 pub mod duration;

@@ -49,6 +49,9 @@ pub struct Args {
     /// Which Pipeline or Task to run when the files hold several.
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
+    /// The largest result a step may write, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub result_limit: usize,
     /// Seconds a step gets to stop after SIGTERM before it is killed.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub grace: u64,
@@ -154,6 +157,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         config.max_parallel = n.max(1);
     }
     config.grace = Duration::from_secs(args.grace);
+    config.result_limit = args.result_limit;
     let opts = RunOptions {
         params: args.params.clone(),
         workspaces: args
@@ -175,7 +179,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         logs,
         RecordContext {
             runner: runner.name().to_owned(),
-            ..RecordContext::default()
+            source: git_source(args.files.first().map(PathBuf::as_path)),
         },
     );
     let recorder = Arc::new(recorder);
@@ -219,6 +223,41 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     })
 }
 
+/// The git repository, branch and commit the first file lives in, when it is in one (the
+/// records keep them so that runs can be traced to changes).
+fn git_source(file: Option<&Path>) -> runnel_engine::store::Source {
+    let dir = match file {
+        Some(f) if f.is_dir() => f.to_path_buf(),
+        Some(f) => f
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        None => PathBuf::from("."),
+    };
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    };
+    let commit = git(&["rev-parse", "HEAD"]);
+    runnel_engine::store::Source {
+        repo: commit.as_ref().and_then(|_| {
+            git(&["config", "--get", "remote.origin.url"])
+                .or_else(|| git(&["rev-parse", "--show-toplevel"]))
+        }),
+        branch: commit
+            .as_ref()
+            .and_then(|_| git(&["symbolic-ref", "--short", "-q", "HEAD"])),
+        commit,
+    }
+}
+
 /// Ctrl-C (or SIGTERM) once: cancel gracefully, `finally` still runs. Twice: cancel
 /// everything.
 async fn watch_signals(control: RunControl) {
@@ -248,6 +287,8 @@ const PALETTE: [&str; 6] = ["36", "33", "35", "32", "34", "31"];
 
 struct TaskLabel {
     label: String,
+    /// The pipeline task (or TaskRun) it belongs to, for progress counting.
+    task: String,
     steps: Vec<String>,
     color: &'static str,
 }
@@ -256,7 +297,8 @@ struct PrinterState {
     labels: HashMap<uuid::Uuid, TaskLabel>,
     next_color: usize,
     total: usize,
-    done: usize,
+    /// Pipeline tasks that ended (a TaskRun of theirs finished, or they were skipped).
+    finished: std::collections::HashSet<String>,
     running: usize,
 }
 
@@ -275,7 +317,7 @@ impl Printer {
                 labels: HashMap::new(),
                 next_color: 0,
                 total: 0,
-                done: 0,
+                finished: std::collections::HashSet::new(),
                 running: 0,
             }),
         }
@@ -301,7 +343,7 @@ impl Observer for Printer {
                 name, kind, tasks, ..
             } => {
                 st.total = *tasks;
-                st.done = 0;
+                st.finished.clear();
                 st.running = 0;
                 let _ = writeln!(out, "{} {} {name}", self.paint("1", "▶"), kind.as_str());
             }
@@ -320,9 +362,7 @@ impl Observer for Printer {
                 }
                 let color = PALETTE[st.next_color % PALETTE.len()];
                 st.next_color += 1;
-                if *attempt == 0 {
-                    st.running += 1;
-                }
+                st.running += 1;
                 let retry = if *attempt > 0 {
                     format!(" (retry {attempt})")
                 } else {
@@ -332,7 +372,7 @@ impl Observer for Printer {
                     out,
                     "{} {label} started{retry}   [{}/{} done, {} running]",
                     self.paint(color, "┌"),
-                    st.done,
+                    st.finished.len(),
                     st.total,
                     st.running
                 );
@@ -340,6 +380,7 @@ impl Observer for Printer {
                     *id,
                     TaskLabel {
                         label,
+                        task: pipeline_task.clone().unwrap_or_else(|| name.clone()),
                         steps: steps.iter().map(|s| s.name.clone()).collect(),
                         color,
                     },
@@ -379,9 +420,9 @@ impl Observer for Printer {
                 ..
             } => {
                 let Some(l) = st.labels.get(id) else { return };
-                let (label, color) = (l.label.clone(), l.color);
+                let (label, color, task) = (l.label.clone(), l.color, l.task.clone());
                 st.running = st.running.saturating_sub(1);
-                st.done += 1;
+                st.finished.insert(task);
                 let text = match message {
                     Some(m) => format!("{} {reason}: {m}", status.as_str()),
                     None => status.as_str().to_owned(),
@@ -398,12 +439,12 @@ impl Observer for Printer {
                 reason,
                 ..
             } => {
-                st.done += 1;
+                st.finished.insert(pipeline_task.clone());
                 let _ = writeln!(
                     out,
                     "{} {pipeline_task} skipped: {reason}   [{}/{} done, {} running]",
                     self.paint("2", "·"),
-                    st.done,
+                    st.finished.len(),
                     st.total,
                     st.running
                 );

@@ -195,6 +195,13 @@ pub fn describe(args: &DescribeArgs) -> ExitCode {
             out.push_str(&format!("Message:   {m}\n"));
         }
         out.push_str(&format!("Runner:    {}\n", run.runner));
+        if let Some(commit) = &run.source.commit {
+            out.push_str(&format!(
+                "Source:    {} {} {commit}\n",
+                run.source.repo.as_deref().unwrap_or("-"),
+                run.source.branch.as_deref().unwrap_or("-"),
+            ));
+        }
         out.push_str(&format!(
             "Started:   {}   Duration: {}\n",
             local(run.started_at),

@@ -1962,3 +1962,59 @@ spec:
         ]
     );
 }
+
+const STEP_ACTION: &str = r#"
+apiVersion: tekton.dev/v1beta1
+kind: StepAction
+metadata:
+  name: greeter
+spec:
+  image: busybox
+  params:
+    - name: who
+    - name: opts
+      type: object
+      properties: {greeting: {type: string}, mark: {type: string}}
+      default: {greeting: hello, mark: "."}
+  results:
+    - name: said
+  env:
+    - name: MARK
+      value: $(params.opts.mark)
+  script: |
+    printf '%s %s%s' "$(params.opts.greeting)" "$(params.who)" "$MARK" | tee $(step.results.said.path)
+---
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata:
+  name: uses-action
+spec:
+  params:
+    - name: name
+      value: runnel
+  taskSpec:
+    params:
+      - name: name
+    results:
+      - name: greeting
+        value: $(steps.greet.results.said)
+    steps:
+      - name: greet
+        ref:
+          name: greeter
+        params:
+          - name: who
+            value: $(params.name)
+          - name: opts
+            value:
+              mark: "!"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_action_runs_with_its_params_and_its_result_becomes_the_task_result() {
+    let h = Harness::new();
+    let end = h.run(STEP_ACTION).await;
+    assert_eq!(end.status, Status::Succeeded, "{end:#?}");
+    // `who` from the step's params (the task's param), `opts` merged over the default.
+    assert_eq!(end.results.get("greeting"), Some(&string("hello runnel!")));
+}

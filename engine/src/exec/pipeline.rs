@@ -73,6 +73,8 @@ impl Skip {
 #[derive(Debug, Clone)]
 pub struct ResolvedTask {
     pub spec: Arc<TaskSpec>,
+    /// The StepActions its steps reference.
+    pub step_actions: super::taskrun::StepActions,
     /// The Task's name (None for an embedded `taskSpec`).
     pub name: Option<String>,
     pub embedded: bool,
@@ -843,6 +845,7 @@ fn instances(
         workspaces.push(bound);
     }
     let base = TaskInstance {
+        step_actions: resolved.step_actions.clone(),
         run_id: plan.run_id,
         pipeline_task: Some(name.to_owned()),
         finally,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::EngineConfig;
 use super::pipeline::{PipelinePlan, ResolvedTask, Timeouts, WorkspaceSource};
 use super::scope::{to_json, value_of};
-use super::taskrun::{BoundWorkspace, TaskInstance};
+use super::taskrun::{BoundWorkspace, StepActions, TaskInstance};
 use crate::load::Loaded;
 use crate::model::param::{ParamSpec, ParamType};
 use crate::model::pipeline::PipelineSpec;
@@ -183,6 +183,7 @@ pub fn prepare(
                         given,
                         Some(&tr.spec.workspaces),
                         loaded,
+                        catalog,
                         opts,
                         config,
                         timeout?,
@@ -253,6 +254,7 @@ pub fn prepare(
                 Vec::new(),
                 None,
                 loaded,
+                catalog,
                 opts,
                 config,
                 timeout,
@@ -613,6 +615,21 @@ fn resolve_env(spec: &mut TaskSpec, loaded: &Loaded) {
     }
 }
 
+/// The StepActions the steps of `spec` reference, resolved from the catalog.
+fn resolve_step_actions(spec: &TaskSpec, catalog: &Catalog) -> Result<StepActions, Refusal> {
+    let mut out = HashMap::new();
+    for (i, step) in spec.steps.iter().enumerate() {
+        if let Some(r) = &step.r#ref {
+            let found = catalog.step_ref(r).map_err(|e| Refusal {
+                reason: "CouldntGetTask",
+                message: format!("step {}: {e}", i + 1),
+            })?;
+            out.insert(i, Arc::new(found.spec));
+        }
+    }
+    Ok(Arc::new(out))
+}
+
 fn io_refusal(path: &Path, e: std::io::Error) -> Refusal {
     Refusal {
         reason: "InvalidWorkspaceBindings",
@@ -739,6 +756,7 @@ fn prepare_pipeline_run(
                         })
                         .clone();
                     ResolvedTask {
+                        step_actions: resolve_step_actions(&spec, catalog)?,
                         spec,
                         name: Some(found.name),
                         embedded: false,
@@ -749,6 +767,7 @@ fn prepare_pipeline_run(
                     let mut spec = s.value.into_task_spec();
                     resolve_env(&mut spec, loaded);
                     ResolvedTask {
+                        step_actions: resolve_step_actions(&spec, catalog)?,
                         spec: Arc::new(spec),
                         name: None,
                         embedded: true,
@@ -877,6 +896,7 @@ fn task_body(
     // The TaskRun's bindings; `None` for a bare Task run from the CLI.
     bindings: Option<&[WorkspaceBinding]>,
     loaded: &Loaded,
+    catalog: &Catalog,
     opts: &RunOptions,
     config: &EngineConfig,
     timeout: Option<std::time::Duration>,
@@ -958,7 +978,9 @@ fn task_body(
             },
         });
     }
+    let step_actions = resolve_step_actions(&spec, catalog)?;
     Ok(Body::Task(Box::new(TaskInstance {
+        step_actions,
         run_id,
         pipeline_task: None,
         finally: false,

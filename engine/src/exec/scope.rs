@@ -74,6 +74,12 @@ impl Scope {
             .insert(format!("result\0{name}"), Value::String(path.into()));
     }
 
+    /// `step.results.NAME.path`, inside the step that declares the result.
+    pub fn set_step_result_path(&mut self, name: &str, path: impl Into<String>) {
+        self.values
+            .insert(format!("stepresult\0{name}"), Value::String(path.into()));
+    }
+
     /// `workspaces.NAME.ATTR` for ATTR in path, bound, claim, volume.
     pub fn set_workspace(&mut self, name: &str, attr: &str, value: impl Into<String>) {
         self.values.insert(
@@ -122,10 +128,9 @@ impl Lookup for Scope {
             Var::MatrixLength { task, result } => {
                 format!("matrix\0{task}\0{}", result.unwrap_or(""))
             }
-            Var::TaskResult { name, attr } | Var::OwnStepResult { name, attr }
-                if *attr == "path" =>
-            {
-                format!("result\0{name}")
+            Var::TaskResult { name, attr } if *attr == "path" => format!("result\0{name}"),
+            Var::OwnStepResult { name, attr } if *attr == "path" => {
+                format!("stepresult\0{name}")
             }
             Var::Workspace { name, attr } => format!("workspace\0{name}\0{attr}"),
             Var::StepExitCode { step } => format!("exit\0{step}"),

@@ -19,9 +19,13 @@ use super::scope::{Scope, to_json, value_of};
 use crate::model::k8s::EnvVar;
 use crate::model::param::ParamType;
 use crate::model::step::{Step, StepTemplate};
+use crate::model::stepaction::StepActionSpec;
 use crate::model::task::TaskSpec;
 use crate::store::Status;
 use crate::subst::{Value, substitute, substitute_list};
+
+/// Resolved StepActions by the index of the step that references them.
+pub type StepActions = Arc<std::collections::HashMap<usize, Arc<StepActionSpec>>>;
 
 /// A workspace as one TaskRun sees it.
 #[derive(Debug, Clone)]
@@ -47,6 +51,8 @@ pub struct TaskInstance {
     /// The resolved Task's name (None for an embedded spec).
     pub task_name: Option<String>,
     pub spec: Arc<TaskSpec>,
+    /// The StepActions of the steps that `ref` one, by step index.
+    pub step_actions: StepActions,
     /// An embedded spec also sees the pipeline's params (propagation).
     pub embedded: bool,
     /// Values given for the Task's params (already substituted).
@@ -178,6 +184,70 @@ fn list(v: &[crate::Spanned<String>], scope: &Scope) -> Vec<String> {
     substitute_list(&items, scope)
 }
 
+/// A step that `ref`s a StepAction, with the StepAction's container fields and results,
+/// its params bound from the step's `params` (substituted in the task's scope) over the
+/// StepAction's defaults, as Tekton resolves them. A value of the wrong type for a param
+/// (a string for an object) falls back to the default.
+fn inline_step_action(step: &Step, action: &StepActionSpec, task_scope: &Scope) -> Step {
+    let mut own = Scope::new();
+    own.inherit_without_params(task_scope);
+    for p in &action.params {
+        let name = p.name.as_str();
+        let given = step
+            .params
+            .iter()
+            .find(|g| g.name.as_str() == name)
+            .map(|g| super::scope::substitute_value(&g.value, task_scope));
+        let default = p.default.as_ref().map(|d| value_of(&d.value));
+        let fits = |v: &Value| {
+            matches!(
+                (v, p.effective_type()),
+                (Value::String(_), ParamType::String)
+                    | (Value::Array(_), ParamType::Array)
+                    | (Value::Object(_), ParamType::Object)
+            )
+        };
+        let value = match (given, default) {
+            (Some(Value::Object(g)), Some(Value::Object(mut d))) => {
+                d.extend(g);
+                Value::Object(d)
+            }
+            (Some(v), _) if fits(&v) => v,
+            (Some(_), Some(d)) | (None, Some(d)) => d,
+            (Some(v), None) => v,
+            (None, None) => continue,
+        };
+        own.set_param(name, value);
+    }
+    let one = |s: &crate::Spanned<String>| crate::Spanned::new(s.span, substitute(s, &own));
+    let many = |v: &[crate::Spanned<String>]| -> Vec<crate::Spanned<String>> {
+        let span = v.first().map(|s| s.span).unwrap_or_default();
+        list(v, &own)
+            .into_iter()
+            .map(|s| crate::Spanned::new(span, s))
+            .collect()
+    };
+    let mut out = step.clone();
+    out.r#ref = None;
+    out.image = action.image.as_ref().map(one);
+    out.command = many(&action.command);
+    out.args = many(&action.args);
+    out.script = action.script.as_ref().map(one);
+    out.working_dir = action.working_dir.as_ref().map(one).or(out.working_dir);
+    let mut env: Vec<EnvVar> = action
+        .env
+        .iter()
+        .map(|e| EnvVar {
+            value: e.value.as_ref().map(one),
+            ..e.clone()
+        })
+        .collect();
+    env.extend(step.env.iter().cloned());
+    out.env = env;
+    out.results = action.results.clone();
+    out
+}
+
 /// The step's name as Tekton gives it: its own, or `unnamed-INDEX`.
 pub fn step_name(step: &Step, index: usize) -> String {
     match &step.name {
@@ -201,14 +271,44 @@ fn build_job(
 ) -> Result<TaskJob, String> {
     let template = inst.spec.step_template.as_ref();
     let mut steps = Vec::with_capacity(inst.spec.steps.len());
-    for (i, step) in inst.spec.steps.iter().enumerate() {
-        let step = apply_template(step, template);
+    for (i, raw) in inst.spec.steps.iter().enumerate() {
+        let inlined;
+        let raw: &Step = match inst.step_actions.get(&i) {
+            Some(action) => {
+                inlined = inline_step_action(raw, action, scope);
+                &inlined
+            }
+            None if raw.r#ref.is_some() => {
+                return Err(format!(
+                    "step `{}` references a StepAction that was not resolved",
+                    step_name(raw, i)
+                ));
+            }
+            None => raw,
+        };
+        let step = apply_template(raw, template);
         let name = step_name(&step, i);
-        if step.r#ref.is_some() {
-            return Err(format!(
-                "step `{name}` uses a StepAction (`ref`), which runnel cannot run yet"
-            ));
-        }
+        // `$(step.results.NAME.path)` is the step's own directory.
+        let step_scope;
+        let scope = if step.results.is_empty() {
+            scope
+        } else {
+            let mut own = scope.clone();
+            for r in &step.results {
+                let host = dirs.steps.join(&name).join("results").join(r.name.as_str());
+                if let Some(parent) = host.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                }
+                let path = shared.runner.path_in_step(
+                    &host,
+                    &format!("/tekton/steps/step-{name}/results/{}", r.name.as_str()),
+                );
+                own.set_step_result_path(r.name.as_str(), path);
+            }
+            step_scope = own;
+            &step_scope
+        };
         let mut env = Vec::new();
         for e in &step.env {
             match &e.value {
@@ -341,12 +441,29 @@ fn create_dirs(run_dir: &Path, leaf: &str, with_results: bool) -> std::io::Resul
 fn read_results(
     inst: &TaskInstance,
     dir: &Path,
+    steps_dir: &Path,
     limit: usize,
 ) -> Result<BTreeMap<String, Value>, String> {
     let mut out = BTreeMap::new();
     for r in &inst.spec.results {
         let name = r.name.as_str();
-        let path = dir.join(name);
+        // `value: $(steps.STEP.results.NAME)`: the task result is a step's result.
+        let from_step = r.value.as_ref().and_then(|v| match &v.value {
+            crate::model::param::ParamValue::String(text) => {
+                match crate::vars::scan(text).as_slice() {
+                    [only] => match only.var {
+                        crate::vars::Var::StepResult { step, name } => {
+                            let step = step.strip_prefix("step-").unwrap_or(step);
+                            Some(steps_dir.join(step).join("results").join(name))
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                }
+            }
+            _ => None,
+        });
+        let path = from_step.unwrap_or_else(|| dir.join(name));
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
@@ -664,7 +781,7 @@ async fn run_attempt(
     };
     let _ = forward.await;
 
-    let results = read_results(inst, &dirs.results, shared.config.result_limit);
+    let results = read_results(inst, &dirs.results, &dirs.steps, shared.config.result_limit);
     if timed_out {
         let limit = inst.timeout.map(go_duration).unwrap_or_default();
         return finish(

@@ -2018,3 +2018,63 @@ async fn a_step_action_runs_with_its_params_and_its_result_becomes_the_task_resu
     // `who` from the step's params (the task's param), `opts` merged over the default.
     assert_eq!(end.results.get("greeting"), Some(&string("hello runnel!")));
 }
+
+const TWO_LONG: &str = r#"
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: two-long
+spec:
+  tasks:
+    - name: first
+      taskSpec:
+        steps:
+          - name: s
+            script: sleep 30
+    - name: second
+      taskSpec:
+        steps:
+          - name: s
+            script: sleep 30
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_still_waiting_for_a_slot_when_cancelled_is_skipped_not_cancelled() {
+    let mut h = Harness::new();
+    h.config.max_parallel = 1;
+    let engine = h.engine();
+    let prepared = h.prepare(TWO_LONG).remove(0);
+    let control = RunControl::default();
+    let run = tokio::spawn({
+        let control = control.clone();
+        async move { engine.execute(prepared, control).await }
+    });
+    tokio::time::timeout(Duration::from_secs(10), h.collector.step_started.notified())
+        .await
+        .expect("the first step started");
+    control.graceful.cancel();
+    let end = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("the run ended after the cancel")
+        .unwrap();
+    // One task ran and was cancelled; the other never got a slot, so (as in Tekton, which
+    // would never have created it) it is skipped for the reason the run stopped.
+    let statuses: Vec<(Status, String)> = end
+        .tasks
+        .iter()
+        .map(|t| (t.status, t.reason.clone()))
+        .collect();
+    assert!(
+        statuses.contains(&(Status::Cancelled, "TaskRunCancelled".to_owned())),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&(
+            Status::Skipped,
+            "PipelineRun was gracefully cancelled".to_owned()
+        )),
+        "{statuses:?}"
+    );
+    assert_eq!(end.status, Status::Cancelled);
+    assert_eq!(h.events().task_runs().len(), 1, "only one TaskRun started");
+}

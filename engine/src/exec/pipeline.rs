@@ -590,7 +590,25 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
                         || (!g.nodes[i].finally && tasks_timed_out)
                         || (g.nodes[i].finally && finally_timed_out));
                 let failed = pt.end.status != Status::Succeeded;
-                g.nodes[i].state = State::Done { end: pt.end, for_timeout };
+                // Cancelled while still waiting for a slot: it never started, so Tekton would
+                // not have created it; it is skipped for the reason the run stopped.
+                let never_started = pt.end.status == Status::Cancelled && pt.end.started.is_none();
+                g.nodes[i].state = if never_started {
+                    State::Skipped(if pipeline_timed_out {
+                        Skip::PipelineTimedOut
+                    } else if hard {
+                        Skip::Cancelled
+                    } else if g.nodes[i].finally {
+                        Skip::FinallyTimedOut
+                    } else if tasks_timed_out {
+                        Skip::TasksTimedOut
+                    } else {
+                        Skip::GracefullyCancelled
+                    })
+                } else {
+                    State::Done { end: pt.end, for_timeout }
+                };
+                let failed = failed && !never_started;
                 if failed && i < dag_len && !g.nodes[i].continues_on_error() {
                     stopping = true;
                 }

@@ -237,3 +237,37 @@ fn a_run_records_the_git_commit_it_ran_from() {
     assert!(described.contains(&sha), "{described}");
     assert!(described.contains("feature-x"), "{described}");
 }
+
+#[test]
+fn sigterm_cancels_gracefully_and_finally_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: stoppable}\nspec:\n  tasks:\n  - name: wait\n    taskSpec:\n      steps:\n      - {name: sleep, image: x, script: 'trap \"echo got TERM; exit 143\" TERM; echo waiting; sleep 30 & wait'}\n  finally:\n  - name: cleanup\n    taskSpec:\n      steps:\n      - {name: s, image: x, script: 'echo cleanup after $(tasks.wait.status)'}\n",
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(["run", "p.yaml", "--grace", "5"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env_remove("RUNNEL_DATABASE_URL")
+        .env_remove("RUNNEL_STATE_DIR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runnel starts");
+    wait_for(dir.path(), "stoppable-run-", "Running");
+    // Give the step a moment to install its trap, then stop runnel as a service manager would.
+    std::thread::sleep(Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("runnel ends");
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("[wait/sleep] got TERM"), "{all}");
+    assert!(all.contains("[cleanup/s] cleanup after Failed"), "{all}");
+    assert!(all.contains("Cancelled (Cancelled)"), "{all}");
+}

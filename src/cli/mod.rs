@@ -2,7 +2,7 @@
 
 pub mod run;
 pub mod runs;
-mod state;
+pub mod state;
 pub mod validate;
 
 use std::process::ExitCode;

@@ -58,14 +58,8 @@ pub struct Args {
     /// When to use colors.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
-    /// Where runnel keeps its database, logs and run directories.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "RUNNEL_STATE_DIR",
-        default_value = ".runnel"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: state::StateDir,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -152,7 +146,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         }
     }
 
-    let mut config = EngineConfig::new(&args.state_dir);
+    let mut config = EngineConfig::new(&args.state.dir);
     if let Some(n) = args.max_parallel {
         config.max_parallel = n.max(1);
     }
@@ -169,8 +163,8 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     };
     let prepared = prepare(&loaded, &catalog, &opts, &config)?;
 
-    let store = state::open_store(&args.state_dir).await?;
-    let logs = state::open_logs(&args.state_dir)?;
+    let store = state::open_store(&args.state.dir).await?;
+    let logs = state::open_logs(&args.state.dir)?;
     let runner: Arc<dyn Runner> = match args.runner {
         RunnerKind::Local => Arc::new(LocalRunner::default()),
     };

@@ -3,7 +3,6 @@
 //! id, a unique prefix of it, or its name.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
@@ -22,26 +21,16 @@ pub struct RunsArgs {
     /// Only runs with this status (Running, Succeeded, Failed, Cancelled, ...).
     #[arg(long)]
     pub status: Option<String>,
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "RUNNEL_STATE_DIR",
-        default_value = ".runnel"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: state::StateDir,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct DescribeArgs {
     /// The run: its id, a unique prefix of the id, or its name.
     pub run: String,
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "RUNNEL_STATE_DIR",
-        default_value = ".runnel"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: state::StateDir,
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,13 +46,8 @@ pub struct LogsArgs {
     /// Print each line's timestamp.
     #[arg(long, short = 't')]
     pub timestamps: bool,
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "RUNNEL_STATE_DIR",
-        default_value = ".runnel"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: state::StateDir,
 }
 
 fn block_on<F: std::future::Future<Output = Result<ExitCode>>>(f: F) -> ExitCode {
@@ -139,7 +123,7 @@ async fn find(store: &Store, key: &str) -> Result<RunRecord> {
 
 pub fn runs(args: &RunsArgs) -> ExitCode {
     block_on(async {
-        let store = state::open_store(&args.state_dir).await?;
+        let store = state::open_store(&args.state.dir).await?;
         let status = match &args.status {
             Some(s) => Some(s.parse::<Status>().map_err(|e| anyhow!("--status: {e}"))?),
             None => None,
@@ -176,7 +160,7 @@ pub fn runs(args: &RunsArgs) -> ExitCode {
 
 pub fn describe(args: &DescribeArgs) -> ExitCode {
     block_on(async {
-        let store = state::open_store(&args.state_dir).await?;
+        let store = state::open_store(&args.state.dir).await?;
         let run = find(&store, &args.run).await?;
         let mut out = String::new();
         out.push_str(&format!("Name:      {}\n", run.name));
@@ -259,8 +243,8 @@ pub fn describe(args: &DescribeArgs) -> ExitCode {
 
 pub fn logs(args: &LogsArgs) -> ExitCode {
     block_on(async {
-        let store = state::open_store(&args.state_dir).await?;
-        let logs = state::open_logs(&args.state_dir)?;
+        let store = state::open_store(&args.state.dir).await?;
+        let logs = state::open_logs(&args.state.dir)?;
         let run = find(&store, &args.run).await?;
         let mut out = std::io::stdout().lock();
         let mut printed_any = false;

@@ -2,11 +2,24 @@
 //! PostgreSQL when `RUNNEL_DATABASE_URL` says so) and the step logs (under the state
 //! directory, or the object store `RUNNEL_LOG_STORE` names).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use runnel_engine::logs::LogStore;
 use runnel_engine::store::Store;
+
+/// `--state-dir`, shared by every command that reads or writes runs.
+#[derive(Debug, clap::Args)]
+pub struct StateDir {
+    /// Where runnel keeps its database, logs and run directories.
+    #[arg(
+        long = "state-dir",
+        value_name = "DIR",
+        env = "RUNNEL_STATE_DIR",
+        default_value = ".runnel"
+    )]
+    pub dir: PathBuf,
+}
 
 /// Opens the run database, and marks the runs that a stopped runnel left Running as
 /// Failed (`EngineRestarted`), so that no run stays Running for ever.

@@ -255,6 +255,14 @@ struct Produced {
     matrix_len: Option<usize>,
 }
 
+/// Where started pipeline tasks go: the join set, which task each spawned future is, and the
+/// token their cancellation hangs from (the DAG's or `finally`'s).
+struct Running<'r> {
+    set: &'r mut JoinSet<PtEnd>,
+    spawned: &'r mut HashMap<tokio::task::Id, usize>,
+    token: &'r CancellationToken,
+}
+
 /// The scheduler's bookkeeping: which tasks wait for which, and which are ready to decide.
 struct Graph<'a> {
     nodes: Vec<Node<'a>>,
@@ -297,6 +305,58 @@ impl<'a> Graph<'a> {
                 self.ready.push_back(d);
             }
         }
+    }
+
+    /// Decides task `i` (`when`, skipped parents, missing results) and starts its TaskRuns,
+    /// or settles it as skipped or failed. Returns whether it failed without starting.
+    fn launch(
+        &mut self,
+        i: usize,
+        base: &Scope,
+        shared: &Arc<Shared>,
+        plan: &PipelinePlan,
+        running: &mut Running<'_>,
+    ) -> bool {
+        let task_scope = self.scope_for(i, base);
+        let failed = match decide(&self.nodes, i, &task_scope) {
+            Decision::Skip(s) => {
+                self.nodes[i].state = State::Skipped(s);
+                false
+            }
+            Decision::Fail(message) => {
+                self.nodes[i].state = State::Done {
+                    end: TaskEnd::invalid("InvalidTaskResultReference", message),
+                    for_timeout: false,
+                };
+                true
+            }
+            Decision::Run => {
+                let finally = self.nodes[i].finally;
+                match instances(shared, plan, self.nodes[i].task, finally, &task_scope) {
+                    Ok((insts, matrixed)) => {
+                        self.nodes[i].state = State::Running;
+                        let token = running.token.child_token();
+                        let handle = running.set.spawn(run_pipeline_task(
+                            shared.clone(),
+                            insts,
+                            matrixed,
+                            token,
+                        ));
+                        running.spawned.insert(handle.id(), i);
+                        return false;
+                    }
+                    Err(e) => {
+                        self.nodes[i].state = State::Done {
+                            end: TaskEnd::invalid("TaskRunValidationFailed", e),
+                            for_timeout: false,
+                        };
+                        true
+                    }
+                }
+            }
+        };
+        self.settle(i, shared, plan.run_id);
+        failed
     }
 
     /// What task `i` may read: the pipeline's scope and its dependencies' results (a
@@ -451,43 +511,13 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
             if !matches!(g.nodes[i].state, State::Pending) {
                 continue;
             }
-            let task_scope = g.scope_for(i, &scope);
-            match decide(&g.nodes, i, &task_scope) {
-                Decision::Skip(s) => {
-                    g.nodes[i].state = State::Skipped(s);
-                    g.settle(i, &shared, plan.run_id);
-                }
-                Decision::Fail(message) => {
-                    g.nodes[i].state = State::Done {
-                        end: TaskEnd::invalid("InvalidTaskResultReference", message),
-                        for_timeout: false,
-                    };
-                    stopping |= !g.nodes[i].continues_on_error();
-                    g.settle(i, &shared, plan.run_id);
-                }
-                Decision::Run => {
-                    match instances(&shared, &plan, g.nodes[i].task, false, &task_scope) {
-                        Ok((insts, matrixed)) => {
-                            g.nodes[i].state = State::Running;
-                            let token = dag_token.child_token();
-                            let handle = set.spawn(run_pipeline_task(
-                                shared.clone(),
-                                insts,
-                                matrixed,
-                                token,
-                            ));
-                            spawned.insert(handle.id(), i);
-                        }
-                        Err(e) => {
-                            g.nodes[i].state = State::Done {
-                                end: TaskEnd::invalid("TaskRunValidationFailed", e),
-                                for_timeout: false,
-                            };
-                            stopping |= !g.nodes[i].continues_on_error();
-                            g.settle(i, &shared, plan.run_id);
-                        }
-                    }
-                }
+            let mut running = Running {
+                set: &mut set,
+                spawned: &mut spawned,
+                token: &dag_token,
+            };
+            if g.launch(i, &scope, &shared, &plan, &mut running) {
+                stopping |= !g.nodes[i].continues_on_error();
             }
             if stopping {
                 break;
@@ -514,42 +544,12 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
                     g.settle(i, &shared, plan.run_id);
                     continue;
                 }
-                let task_scope = g.scope_for(i, &scope);
-                match decide(&g.nodes, i, &task_scope) {
-                    Decision::Skip(s) => {
-                        g.nodes[i].state = State::Skipped(s);
-                        g.settle(i, &shared, plan.run_id);
-                    }
-                    Decision::Fail(message) => {
-                        g.nodes[i].state = State::Done {
-                            end: TaskEnd::invalid("InvalidTaskResultReference", message),
-                            for_timeout: false,
-                        };
-                        g.settle(i, &shared, plan.run_id);
-                    }
-                    Decision::Run => {
-                        match instances(&shared, &plan, g.nodes[i].task, true, &task_scope) {
-                            Ok((insts, matrixed)) => {
-                                g.nodes[i].state = State::Running;
-                                let token = finally_token.child_token();
-                                let handle = set.spawn(run_pipeline_task(
-                                    shared.clone(),
-                                    insts,
-                                    matrixed,
-                                    token,
-                                ));
-                                spawned.insert(handle.id(), i);
-                            }
-                            Err(e) => {
-                                g.nodes[i].state = State::Done {
-                                    end: TaskEnd::invalid("TaskRunValidationFailed", e),
-                                    for_timeout: false,
-                                };
-                                g.settle(i, &shared, plan.run_id);
-                            }
-                        }
-                    }
-                }
+                let mut running = Running {
+                    set: &mut set,
+                    spawned: &mut spawned,
+                    token: &finally_token,
+                };
+                g.launch(i, &scope, &shared, &plan, &mut running);
             }
             continue;
         }

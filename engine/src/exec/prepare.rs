@@ -434,6 +434,17 @@ fn materialize(
         }
         Ok(Some(()))
     };
+    let missing = |what: &str, name: &str, verb: &str| Refusal {
+        reason: "InvalidWorkspaceBindings",
+        message: format!(
+            "workspace `{}` {verb} {what} `{name}`, which is not in the files",
+            binding.name.value
+        ),
+    };
+    let name_of_source = |n: &Option<crate::Spanned<String>>| {
+        n.as_ref().map(|n| n.value.clone()).unwrap_or_default()
+    };
+    let kind = |config_map: bool| if config_map { "ConfigMap" } else { "Secret" };
     if let Some(projected) = &binding.projected {
         let mut files = Vec::new();
         for source in &projected.sources {
@@ -442,79 +453,22 @@ fn materialize(
                 (None, Some(o)) => (false, o),
                 _ => continue,
             };
-            let name = obj
-                .name
-                .as_ref()
-                .map(|n| n.value.clone())
-                .unwrap_or_default();
-            let all = all_keys(loaded, config_map, &name).ok_or_else(|| Refusal {
-                reason: "InvalidWorkspaceBindings",
-                message: format!(
-                    "workspace `{}` projects {} `{name}`, which is not in the files",
-                    binding.name.value,
-                    if config_map { "ConfigMap" } else { "Secret" }
-                ),
-            })?;
+            let name = name_of_source(&obj.name);
+            let all = all_keys(loaded, config_map, &name)
+                .ok_or_else(|| missing(kind(config_map), &name, "projects"))?;
             files.extend(select_items(all, &obj.items));
         }
         return write(files);
     }
-    if let Some(cm) = &binding.config_map {
-        let wanted = cm
-            .name
-            .as_ref()
-            .map(|n| n.value.clone())
-            .unwrap_or_default();
-        for r in &loaded.resources {
-            if let Resource::ConfigMap(c) = &r.resource
-                && name_of(&c.metadata) == wanted
-            {
-                let all: Vec<(String, Vec<u8>)> = c
-                    .data
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.value.clone().into_bytes()))
-                    .collect();
-                return write(select_items(all, &cm.items));
-            }
-        }
-        return Err(Refusal {
-            reason: "InvalidWorkspaceBindings",
-            message: format!(
-                "workspace `{}` binds ConfigMap `{wanted}`, which is not in the files",
-                binding.name.value
-            ),
-        });
-    }
-    if let Some(s) = &binding.secret {
-        let wanted = s
-            .secret_name
-            .as_ref()
-            .map(|n| n.value.clone())
-            .unwrap_or_default();
-        for r in &loaded.resources {
-            if let Resource::Secret(sec) = &r.resource
-                && name_of(&sec.metadata) == wanted
-            {
-                let mut files: Vec<(String, Vec<u8>)> = sec
-                    .data
-                    .iter()
-                    .map(|(k, v)| (k.clone(), base64_decode(v).unwrap_or_default()))
-                    .collect();
-                files.extend(
-                    sec.string_data
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.value.clone().into_bytes())),
-                );
-                return write(select_items(files, &s.items));
-            }
-        }
-        return Err(Refusal {
-            reason: "InvalidWorkspaceBindings",
-            message: format!(
-                "workspace `{}` binds Secret `{wanted}`, which is not in the files",
-                binding.name.value
-            ),
-        });
+    let single = match (&binding.config_map, &binding.secret) {
+        (Some(cm), _) => Some((true, name_of_source(&cm.name), &cm.items)),
+        (None, Some(s)) => Some((false, name_of_source(&s.secret_name), &s.items)),
+        _ => None,
+    };
+    if let Some((config_map, name, items)) = single {
+        let all = all_keys(loaded, config_map, &name)
+            .ok_or_else(|| missing(kind(config_map), &name, "binds"))?;
+        return write(select_items(all, items));
     }
     Ok(None)
 }
@@ -564,20 +518,10 @@ fn all_keys(loaded: &Loaded, config_map: bool, name: &str) -> Option<Vec<(String
 
 /// The value of a ConfigMap's or Secret's key among the documents.
 fn key_value(loaded: &Loaded, config_map: bool, name: &str, key: &str) -> Option<String> {
-    loaded.resources.iter().find_map(|r| match &r.resource {
-        Resource::ConfigMap(c) if config_map && name_of(&c.metadata) == name => {
-            c.data.get(key).map(|v| v.value.clone())
-        }
-        Resource::Secret(sec) if !config_map && name_of(&sec.metadata) == name => sec
-            .string_data
-            .get(key)
-            .map(|v| v.value.clone())
-            .or_else(|| {
-                let raw = base64_decode(sec.data.get(key)?)?;
-                String::from_utf8(raw).ok()
-            }),
-        _ => None,
-    })
+    let (_, data) = all_keys(loaded, config_map, name)?
+        .into_iter()
+        .find(|(k, _)| k == key)?;
+    String::from_utf8(data).ok()
 }
 
 /// Resolves `env[].valueFrom` with `configMapKeyRef`/`secretKeyRef` from the ConfigMaps and

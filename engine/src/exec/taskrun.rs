@@ -2,6 +2,7 @@
 //! directories prepared, its attempts run on the runner (retries included), and its results
 //! read back.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -149,9 +150,11 @@ fn bind_params(inst: &TaskInstance, scope: &mut Scope) -> Vec<String> {
 }
 
 /// The step's fields with the step template's filled in (env merged by name).
-fn apply_template(step: &Step, template: Option<&StepTemplate>) -> Step {
+fn apply_template<'s>(step: &'s Step, template: Option<&StepTemplate>) -> Cow<'s, Step> {
+    let Some(t) = template else {
+        return Cow::Borrowed(step);
+    };
     let mut s = step.clone();
-    let Some(t) = template else { return s };
     if s.image.is_none() {
         s.image = t.image.clone();
     }
@@ -172,7 +175,7 @@ fn apply_template(step: &Step, template: Option<&StepTemplate>) -> Step {
         .collect();
     env.extend(step.env.iter().cloned());
     s.env = env;
-    s
+    Cow::Owned(s)
 }
 
 fn text(v: &Option<crate::Spanned<String>>, scope: &Scope) -> Option<String> {
@@ -729,10 +732,10 @@ async fn run_attempt(
     };
     let job_steps = job.steps.clone();
 
-    // Forward the runner's events to the observers as they come.
+    // Forward the runner's events to the observers as they come, in this same task.
     let (tx, mut rx) = mpsc::channel::<Event>(256);
-    let observers = shared.observers.clone();
-    let forward = tokio::spawn(async move {
+    let observers = &shared.observers;
+    let forward = async move {
         while let Some(ev) = rx.recv().await {
             let ev = match ev {
                 Event::StepStarted { step, at } => ExecEvent::StepStarted {
@@ -760,26 +763,28 @@ async fn run_attempt(
             };
             observers.emit(ev);
         }
-    });
+    };
 
     let job_cancel = cancel.child_token();
-    let run = runner.run_task(job, tx, job_cancel.clone());
-    tokio::pin!(run);
-    let mut timed_out = false;
-    let outcome = match inst.timeout {
-        Some(limit) => {
-            tokio::select! {
-                o = &mut run => o,
-                () = tokio::time::sleep(limit) => {
-                    timed_out = true;
-                    job_cancel.cancel();
-                    run.await
+    let timeout = inst.timeout;
+    let run = async {
+        let run = runner.run_task(job, tx, job_cancel.clone());
+        tokio::pin!(run);
+        match timeout {
+            Some(limit) => {
+                tokio::select! {
+                    o = &mut run => (o, false),
+                    () = tokio::time::sleep(limit) => {
+                        job_cancel.cancel();
+                        (run.await, true)
+                    }
                 }
             }
+            None => (run.await, false),
         }
-        None => run.await,
     };
-    let _ = forward.await;
+    // The forwarder ends when the runner drops its sender, i.e. with the job.
+    let ((outcome, timed_out), ()) = tokio::join!(run, forward);
 
     let results = read_results(inst, &dirs.results, &dirs.steps, shared.config.result_limit);
     if timed_out {

@@ -134,14 +134,6 @@ impl Engine {
         }
     }
 
-    pub fn config(&self) -> &EngineConfig {
-        &self.shared.config
-    }
-
-    pub fn runner(&self) -> &Arc<dyn Runner> {
-        &self.shared.runner
-    }
-
     /// Runs one prepared run to its end, reporting every step of it to the observers.
     pub async fn execute(&self, prepared: Prepared, control: RunControl) -> RunEnd {
         let shared = &self.shared;

@@ -93,6 +93,57 @@ pub enum WorkspaceSource {
     EmptyDir,
 }
 
+/// Creates a workspace directory (and its parents).
+pub fn make_dir(path: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(path)
+        .map_err(|e| format!("cannot create workspace directory {}: {e}", path.display()))
+}
+
+impl WorkspaceSource {
+    /// A host directory for workspace `name` (as `-w` and bare runs give), created if missing.
+    pub fn host_dir(host: PathBuf, name: &str) -> Result<WorkspaceSource, String> {
+        make_dir(&host)?;
+        Ok(WorkspaceSource::Dir {
+            host,
+            claim: String::new(),
+            volume: format!("ws-{name}"),
+        })
+    }
+
+    /// How a TaskRun sees this source as its workspace `name`: the directory (under
+    /// `sub_path`), or for an emptyDir the fresh directory `fresh` (named after `source`, the
+    /// run's name for the workspace).
+    pub fn bind(
+        &self,
+        name: &str,
+        source: &str,
+        sub_path: Option<&str>,
+        fresh: impl FnOnce() -> PathBuf,
+    ) -> Result<BoundWorkspace, String> {
+        let (host, claim, volume) = match self {
+            WorkspaceSource::Dir {
+                host,
+                claim,
+                volume,
+            } => {
+                let host = match sub_path.filter(|s| !s.is_empty()) {
+                    Some(sp) => host.join(sp),
+                    None => host.clone(),
+                };
+                (host, claim.clone(), volume.clone())
+            }
+            WorkspaceSource::EmptyDir => (fresh(), String::new(), format!("ws-{source}")),
+        };
+        make_dir(&host)?;
+        Ok(BoundWorkspace {
+            name: name.to_owned(),
+            host: Some(host),
+            claim,
+            volume,
+        })
+    }
+}
+
 /// The PipelineRun-level timeouts (`None` = no limit).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timeouts {
@@ -470,31 +521,14 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
     let tasks_deadline = plan.timeouts.tasks.map(|d| started + d);
     let mut finally_deadline: Option<Instant> = None;
     let mut finally_started = false;
-    let mut graceful = false;
-    let mut hard = false;
-    let mut stopping = false;
+    let mut stop = Stop::default();
     let mut blocked = false;
-    let mut pipeline_timed_out = false;
-    let mut tasks_timed_out = false;
-    let mut finally_timed_out = false;
     let mut set: JoinSet<PtEnd> = JoinSet::new();
     let mut spawned: HashMap<tokio::task::Id, usize> = HashMap::new();
 
     loop {
         // Once the run stops scheduling, every DAG task not started yet is skipped.
-        let dag_blocker = if pipeline_timed_out {
-            Some(Skip::PipelineTimedOut)
-        } else if hard {
-            Some(Skip::Cancelled)
-        } else if tasks_timed_out {
-            Some(Skip::TasksTimedOut)
-        } else if graceful {
-            Some(Skip::GracefullyCancelled)
-        } else if stopping {
-            Some(Skip::Stopping)
-        } else {
-            None
-        };
+        let dag_blocker = stop.dag_blocker();
         if let Some(skip) = dag_blocker
             && !blocked
         {
@@ -517,13 +551,13 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
                 token: &dag_token,
             };
             if g.launch(i, &scope, &shared, &plan, &mut running) {
-                stopping |= !g.nodes[i].continues_on_error();
+                stop.stopping |= !g.nodes[i].continues_on_error();
             }
-            if stopping {
+            if stop.stopping {
                 break;
             }
         }
-        if stopping && !blocked {
+        if stop.stopping && !blocked {
             continue;
         }
         // The DAG is done: expose statuses and start `finally`.
@@ -532,13 +566,7 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
             set_statuses(&mut scope, &g.nodes[..dag_len]);
             finally_deadline = plan.timeouts.finally.map(|d| Instant::now() + d);
             for i in dag_len..g.nodes.len() {
-                let skip = if pipeline_timed_out {
-                    Some(Skip::PipelineTimedOut)
-                } else if hard {
-                    Some(Skip::Cancelled)
-                } else {
-                    None
-                };
+                let skip = stop.finally_blocker();
                 if let Some(s) = skip {
                     g.nodes[i].state = State::Skipped(s);
                     g.settle(i, &shared, plan.run_id);
@@ -586,56 +614,46 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
                     matrix_len: pt.matrix_len,
                 };
                 let for_timeout = pt.end.status == Status::Cancelled
-                    && (pipeline_timed_out
-                        || (!g.nodes[i].finally && tasks_timed_out)
-                        || (g.nodes[i].finally && finally_timed_out));
+                    && (stop.pipeline_timed_out
+                        || (!g.nodes[i].finally && stop.tasks_timed_out)
+                        || (g.nodes[i].finally && stop.finally_timed_out));
                 let failed = pt.end.status != Status::Succeeded;
                 // Cancelled while still waiting for a slot: it never started, so Tekton would
                 // not have created it; it is skipped for the reason the run stopped.
                 let never_started = pt.end.status == Status::Cancelled && pt.end.started.is_none();
                 g.nodes[i].state = if never_started {
-                    State::Skipped(if pipeline_timed_out {
-                        Skip::PipelineTimedOut
-                    } else if hard {
-                        Skip::Cancelled
-                    } else if g.nodes[i].finally {
-                        Skip::FinallyTimedOut
-                    } else if tasks_timed_out {
-                        Skip::TasksTimedOut
+                    State::Skipped(if g.nodes[i].finally {
+                        stop.finally_blocker().unwrap_or(Skip::FinallyTimedOut)
                     } else {
-                        Skip::GracefullyCancelled
+                        stop.dag_blocker().unwrap_or(Skip::GracefullyCancelled)
                     })
                 } else {
                     State::Done { end: pt.end, for_timeout }
                 };
                 let failed = failed && !never_started;
                 if failed && i < dag_len && !g.nodes[i].continues_on_error() {
-                    stopping = true;
+                    stop.stopping = true;
                 }
                 g.settle(i, &shared, plan.run_id);
             }
-            () = control.graceful.cancelled(), if !graceful && !hard => {
-                graceful = true;
+            () = control.graceful.cancelled(), if !stop.graceful && !stop.hard => {
+                stop.graceful = true;
                 dag_token.cancel();
             }
-            () = control.hard.cancelled(), if !hard => {
-                hard = true;
-                // A cancel that arrives before anything was blocked re-checks the blocker.
-                blocked = false;
+            () = control.hard.cancelled(), if !stop.hard => {
+                stop.hard = true;
                 run_token.cancel();
             }
-            () = until(tasks_deadline), if !tasks_timed_out && !finally_started => {
-                tasks_timed_out = true;
-                blocked = false;
+            () = until(tasks_deadline), if !stop.tasks_timed_out && !finally_started => {
+                stop.tasks_timed_out = true;
                 dag_token.cancel();
             }
-            () = until(finally_deadline), if finally_started && !finally_timed_out => {
-                finally_timed_out = true;
+            () = until(finally_deadline), if finally_started && !stop.finally_timed_out => {
+                stop.finally_timed_out = true;
                 finally_token.cancel();
             }
-            () = until(pipeline_deadline), if !pipeline_timed_out => {
-                pipeline_timed_out = true;
-                blocked = false;
+            () = until(pipeline_deadline), if !stop.pipeline_timed_out => {
+                stop.pipeline_timed_out = true;
                 run_token.cancel();
             }
         }
@@ -648,25 +666,45 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
             final_scope.set_task_result(&nodes[j].task.name.value, k, v.clone());
         }
     }
-    finish(
-        &shared,
-        &plan,
-        &nodes,
-        &final_scope,
-        Outcomes {
-            pipeline_timed_out,
-            tasks_timed_out,
-            graceful,
-            hard,
-        },
-    )
+    finish(&shared, &plan, &nodes, &final_scope, stop)
 }
 
-struct Outcomes {
-    pipeline_timed_out: bool,
-    tasks_timed_out: bool,
+/// Why a run stops scheduling, as it learns it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stop {
+    /// A DAG task failed without `onError: continue`.
+    stopping: bool,
     graceful: bool,
     hard: bool,
+    pipeline_timed_out: bool,
+    tasks_timed_out: bool,
+    finally_timed_out: bool,
+}
+
+impl Stop {
+    /// Why `finally` tasks not started yet are skipped, if they are.
+    fn finally_blocker(self) -> Option<Skip> {
+        if self.pipeline_timed_out {
+            Some(Skip::PipelineTimedOut)
+        } else if self.hard {
+            Some(Skip::Cancelled)
+        } else {
+            None
+        }
+    }
+
+    /// Why DAG tasks not started yet are skipped, if they are (Tekton's order).
+    fn dag_blocker(self) -> Option<Skip> {
+        self.finally_blocker().or(if self.tasks_timed_out {
+            Some(Skip::TasksTimedOut)
+        } else if self.graceful {
+            Some(Skip::GracefullyCancelled)
+        } else if self.stopping {
+            Some(Skip::Stopping)
+        } else {
+            None
+        })
+    }
 }
 
 enum Decision {
@@ -806,59 +844,21 @@ fn instances(
                 (dname.to_owned(), None)
             }
             None => {
-                workspaces.push(BoundWorkspace {
-                    name: dname.to_owned(),
-                    host: None,
-                    claim: String::new(),
-                    volume: String::new(),
-                });
+                workspaces.push(BoundWorkspace::unbound(dname));
                 continue;
             }
         };
         let bound = match plan.workspaces.get(&pipeline_ws) {
-            Some(WorkspaceSource::Dir {
-                host,
-                claim,
-                volume,
-            }) => {
-                let mut host = host.clone();
-                if let Some(sp) = sub_path.filter(|s| !s.is_empty()) {
-                    host = host.join(sp);
-                }
-                std::fs::create_dir_all(&host).map_err(|e| {
-                    format!("cannot create workspace directory {}: {e}", host.display())
-                })?;
-                BoundWorkspace {
-                    name: dname.to_owned(),
-                    host: Some(host),
-                    claim: claim.clone(),
-                    volume: volume.clone(),
-                }
-            }
-            Some(WorkspaceSource::EmptyDir) => {
-                let host = shared
+            Some(source) => source.bind(dname, &pipeline_ws, sub_path.as_deref(), || {
+                shared
                     .config
                     .work_dir
                     .join(plan.run_id.to_string())
                     .join("emptydir")
-                    .join(format!("{name}-{pipeline_ws}-{}", Uuid::now_v7().simple()));
-                std::fs::create_dir_all(&host).map_err(|e| {
-                    format!("cannot create workspace directory {}: {e}", host.display())
-                })?;
-                BoundWorkspace {
-                    name: dname.to_owned(),
-                    host: Some(host),
-                    claim: String::new(),
-                    volume: format!("ws-{pipeline_ws}"),
-                }
-            }
+                    .join(format!("{name}-{pipeline_ws}-{}", Uuid::now_v7().simple()))
+            })?,
             // Bound to a pipeline workspace the run left unbound (an optional one).
-            None => BoundWorkspace {
-                name: dname.to_owned(),
-                host: None,
-                claim: String::new(),
-                volume: String::new(),
-            },
+            None => BoundWorkspace::unbound(dname),
         };
         workspaces.push(bound);
     }
@@ -929,13 +929,7 @@ fn propagate_workspaces(spec: &mut TaskSpec, task: &PipelineTask, plan: &Pipelin
     }
 }
 
-fn finish(
-    shared: &Shared,
-    plan: &PipelinePlan,
-    nodes: &[Node],
-    scope: &Scope,
-    o: Outcomes,
-) -> RunEnd {
+fn finish(shared: &Shared, plan: &PipelinePlan, nodes: &[Node], scope: &Scope, o: Stop) -> RunEnd {
     let (mut succeeded, mut failed, mut cancelled, mut ignored, mut skipped, mut skipped_timeout) =
         (0, 0, 0, 0, 0, 0);
     let mut summaries = Vec::new();

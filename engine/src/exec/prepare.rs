@@ -12,7 +12,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::EngineConfig;
-use super::pipeline::{PipelinePlan, ResolvedTask, Timeouts, WorkspaceSource};
+use super::pipeline::{PipelinePlan, ResolvedTask, Timeouts, WorkspaceSource, make_dir};
 use super::scope::{to_json, value_of};
 use super::taskrun::{BoundWorkspace, StepActions, TaskInstance};
 use crate::load::Loaded;
@@ -574,6 +574,18 @@ fn resolve_step_actions(spec: &TaskSpec, catalog: &Catalog) -> Result<StepAction
     Ok(Arc::new(out))
 }
 
+fn workspace_refusal(message: String) -> Refusal {
+    Refusal {
+        reason: "InvalidWorkspaceBindings",
+        message,
+    }
+}
+
+/// [`WorkspaceSource::host_dir`], refused as Tekton refuses bad bindings.
+fn host_dir(host: PathBuf, name: &str) -> Result<WorkspaceSource, Refusal> {
+    WorkspaceSource::host_dir(host, name).map_err(workspace_refusal)
+}
+
 fn io_refusal(path: &Path, e: std::io::Error) -> Refusal {
     Refusal {
         reason: "InvalidWorkspaceBindings",
@@ -599,7 +611,7 @@ fn source_of(
     if let Some(pvc) = &binding.persistent_volume_claim {
         let claim = pvc.claim_name.value.clone();
         let host = sub(config.volumes_dir.join(&claim));
-        std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
+        make_dir(&host).map_err(workspace_refusal)?;
         return Ok(WorkspaceSource::Dir {
             host,
             claim,
@@ -616,7 +628,7 @@ fn source_of(
     }
     // volumeClaimTemplate, projected, csi and anything else: a fresh directory per run.
     let host = sub(dir);
-    std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
+    make_dir(&host).map_err(workspace_refusal)?;
     let claim = if binding.volume_claim_template.is_some() {
         format!("pvc-{}", random_suffix())
     } else {
@@ -734,15 +746,7 @@ fn prepare_pipeline_run(
         for decl in &spec.workspaces {
             let wname = decl.name.as_str();
             if let Some(host) = cli_workspace(opts, wname) {
-                std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
-                workspaces.insert(
-                    wname.to_owned(),
-                    WorkspaceSource::Dir {
-                        host,
-                        claim: String::new(),
-                        volume: format!("ws-{wname}"),
-                    },
-                );
+                workspaces.insert(wname.to_owned(), host_dir(host, wname)?);
                 continue;
             }
             match pr.workspaces.iter().find(|b| b.name.as_str() == wname) {
@@ -753,15 +757,7 @@ fn prepare_pipeline_run(
                 // A PipelineRun document must bind it (Tekton's ValidateWorkspaceBindings).
                 None if bare && decl.optional != Some(true) => {
                     let host = run_dir.join("workspaces").join(wname);
-                    std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
-                    workspaces.insert(
-                        wname.to_owned(),
-                        WorkspaceSource::Dir {
-                            host,
-                            claim: String::new(),
-                            volume: format!("ws-{wname}"),
-                        },
-                    );
+                    workspaces.insert(wname.to_owned(), host_dir(host, wname)?);
                 }
                 None if decl.optional == Some(true) => {}
                 None => {
@@ -780,11 +776,7 @@ fn prepare_pipeline_run(
             let wname = b.name.as_str();
             if !workspaces.contains_key(wname) {
                 let source = match cli_workspace(opts, wname) {
-                    Some(host) => WorkspaceSource::Dir {
-                        host,
-                        claim: String::new(),
-                        volume: format!("ws-{wname}"),
-                    },
+                    Some(host) => host_dir(host, wname)?,
                     None => source_of(loaded, b, &run_dir, config)?,
                 };
                 workspaces.insert(wname.to_owned(), source);
@@ -861,12 +853,7 @@ fn task_body(
     for decl in &spec.workspaces {
         let wname = decl.name.as_str();
         let source = if let Some(host) = cli_workspace(opts, wname) {
-            std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
-            Some(WorkspaceSource::Dir {
-                host,
-                claim: String::new(),
-                volume: format!("ws-{wname}"),
-            })
+            Some(host_dir(host, wname)?)
         } else if let Some(b) = bindings
             .unwrap_or_default()
             .iter()
@@ -885,41 +872,13 @@ fn task_body(
             });
         } else {
             // A bare Task run from the CLI gets a fresh directory per workspace.
-            let host = run_dir.join("workspaces").join(wname);
-            std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
-            Some(WorkspaceSource::Dir {
-                host,
-                claim: String::new(),
-                volume: format!("ws-{wname}"),
-            })
+            Some(host_dir(run_dir.join("workspaces").join(wname), wname)?)
         };
         workspaces.push(match source {
-            Some(WorkspaceSource::Dir {
-                host,
-                claim,
-                volume,
-            }) => BoundWorkspace {
-                name: wname.to_owned(),
-                host: Some(host),
-                claim,
-                volume,
-            },
-            Some(WorkspaceSource::EmptyDir) => {
-                let host = run_dir.join("emptydir").join(wname);
-                std::fs::create_dir_all(&host).map_err(|e| io_refusal(&host, e))?;
-                BoundWorkspace {
-                    name: wname.to_owned(),
-                    host: Some(host),
-                    claim: String::new(),
-                    volume: format!("ws-{wname}"),
-                }
-            }
-            None => BoundWorkspace {
-                name: wname.to_owned(),
-                host: None,
-                claim: String::new(),
-                volume: String::new(),
-            },
+            Some(source) => source
+                .bind(wname, wname, None, || run_dir.join("emptydir").join(wname))
+                .map_err(workspace_refusal)?,
+            None => BoundWorkspace::unbound(wname),
         });
     }
     let step_actions = resolve_step_actions(&spec, catalog)?;

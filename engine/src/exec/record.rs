@@ -1,7 +1,7 @@
 //! The recorder: an [`Observer`] that turns a run's events into run records (the
 //! [`Store`]) and step logs (the [`LogStore`]). Events are handed over a channel to one
 //! background task, so the engine never waits on a database or a disk; that task keeps each
-//! record in memory and saves the whole of it on every change, and flushes open logs about
+//! unfinished record in memory and saves the whole of it on every change, and flushes open logs about
 //! once a second so that readers see lines while a step still runs.
 
 use std::collections::HashMap;
@@ -300,20 +300,22 @@ impl State {
                     t.finished_at = Some(at);
                 }
                 self.save_task_run(id).await;
-                // Steps that never reported (the TaskRun failed before they could run).
-                let pending: Vec<(Uuid, usize)> = self
-                    .steps
-                    .iter()
-                    .filter(|(k, s)| k.0 == id && !s.status.is_final())
-                    .map(|(k, _)| *k)
-                    .collect();
-                for key in pending {
-                    if let Some(s) = self.steps.get_mut(&key) {
+                self.task_runs.remove(&id);
+                // A TaskRun's steps are keyed (id, 0..n). Steps that never reported (the
+                // TaskRun failed before they could run) end Skipped; then all are dropped from
+                // memory, since nothing more comes for them.
+                for index in 0.. {
+                    let key = (id, index);
+                    let Some(s) = self.steps.get_mut(&key) else {
+                        break;
+                    };
+                    if !s.status.is_final() {
                         s.status = Status::Skipped;
                         s.reason = "Skipped".to_owned();
                         s.finished_at = Some(at);
+                        self.save_step(key).await;
                     }
-                    self.save_step(key).await;
+                    self.steps.remove(&key);
                 }
             }
             ExecEvent::TaskSkipped {
@@ -351,6 +353,7 @@ impl State {
                     },
                 );
                 self.save_task_run(id).await;
+                self.task_runs.remove(&id);
             }
             ExecEvent::RunFinished {
                 id,
@@ -369,6 +372,7 @@ impl State {
                     r.owner = None;
                 }
                 self.save_run(id).await;
+                self.runs.remove(&id);
             }
         }
     }

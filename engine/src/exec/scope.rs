@@ -154,6 +154,19 @@ pub fn value_of(p: &ParamValue) -> Value {
     }
 }
 
+/// A declared param's value from what was given and its default: an object given for an
+/// object param is merged over the default's keys; `None` when there is neither.
+pub fn with_default(given: Option<Value>, default: Option<Value>) -> Option<Value> {
+    match (given, default) {
+        (Some(Value::Object(g)), Some(Value::Object(mut d))) => {
+            d.extend(g);
+            Some(Value::Object(d))
+        }
+        (Some(v), _) => Some(v),
+        (None, d) => d,
+    }
+}
+
 /// A value as JSON (for records and pipeline results).
 pub fn to_json(v: &Value) -> serde_json::Value {
     match v {

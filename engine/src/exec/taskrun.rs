@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::Shared;
 use super::events::{ExecEvent, StepInfo};
-use super::scope::{Scope, to_json, value_of};
+use super::scope::{Scope, to_json, value_of, with_default};
 use crate::model::k8s::EnvVar;
 use crate::model::param::ParamType;
 use crate::model::step::{Step, StepTemplate};
@@ -39,6 +39,18 @@ pub struct BoundWorkspace {
     pub claim: String,
     /// `$(workspaces.NAME.volume)`.
     pub volume: String,
+}
+
+impl BoundWorkspace {
+    /// An optional workspace nobody bound.
+    pub fn unbound(name: &str) -> Self {
+        BoundWorkspace {
+            name: name.to_owned(),
+            host: None,
+            claim: String::new(),
+            volume: String::new(),
+        }
+    }
 }
 
 /// Everything needed to run one TaskRun (all its attempts).
@@ -123,19 +135,10 @@ fn bind_params(inst: &TaskInstance, scope: &mut Scope) -> Vec<String> {
     for spec in &inst.spec.params {
         let name = spec.name.as_str();
         let default = spec.default.as_ref().map(|d| value_of(&d.value));
-        let value = match (given.get(name), default) {
-            (Some(Value::Object(g)), Some(Value::Object(mut d))) => {
-                d.extend(g.iter().map(|(k, v)| (k.clone(), v.clone())));
-                Value::Object(d)
-            }
-            (Some(v), _) => (*v).clone(),
-            (None, Some(d)) => d,
-            (None, None) => {
-                missing.push(name.to_owned());
-                continue;
-            }
-        };
-        scope.set_param(name, value);
+        match with_default(given.get(name).map(|v| (*v).clone()), default) {
+            Some(value) => scope.set_param(name, value),
+            None => missing.push(name.to_owned()),
+        }
     }
     if inst.embedded {
         // Params the pipeline task passes but the embedded spec does not declare are still
@@ -210,17 +213,11 @@ fn inline_step_action(step: &Step, action: &StepActionSpec, task_scope: &Scope) 
                     | (Value::Object(_), ParamType::Object)
             )
         };
-        let value = match (given, default) {
-            (Some(Value::Object(g)), Some(Value::Object(mut d))) => {
-                d.extend(g);
-                Value::Object(d)
-            }
-            (Some(v), _) if fits(&v) => v,
-            (Some(_), Some(d)) | (None, Some(d)) => d,
-            (Some(v), None) => v,
-            (None, None) => continue,
-        };
-        own.set_param(name, value);
+        // A value of the wrong type (a string for an object) gives way to the default.
+        let given = given.filter(|v| fits(v) || default.is_none());
+        if let Some(value) = with_default(given, default) {
+            own.set_param(name, value);
+        }
     }
     let one = |s: &crate::Spanned<String>| crate::Spanned::new(s.span, substitute(s, &own));
     let many = |v: &[crate::Spanned<String>]| -> Vec<crate::Spanned<String>> {

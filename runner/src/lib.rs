@@ -4,8 +4,11 @@
 //! nothing of Tekton YAML, pipelines, records or logs storage; the engine knows nothing of
 //! processes or containers.
 //!
-//! Backends: [`local`] runs each step as a host process. Docker and Kubernetes come next.
+//! Backends: [`local`] runs each step as a host process; [`docker`] runs each step in a
+//! container through the Docker engine. Kubernetes comes next.
 
+pub mod docker;
+mod lines;
 pub mod local;
 
 use std::future::Future;
@@ -56,6 +59,8 @@ pub trait Runner: Send + Sync {
 /// One attempt of one TaskRun, ready to run.
 #[derive(Debug, Clone)]
 pub struct TaskJob {
+    /// The id of the run (PipelineRun or TaskRun) the job belongs to, for labels.
+    pub run: String,
     /// The TaskRun attempt's id (for labels and names of what a backend creates).
     pub id: String,
     /// The TaskRun's name (e.g. `hello-run-greet`).
@@ -83,8 +88,12 @@ pub struct TaskDirs {
     pub steps: PathBuf,
     /// Scripts are written here by the backend before they run.
     pub scripts: PathBuf,
-    /// The default working directory of the steps (an empty directory per attempt).
+    /// The default working directory of the steps (an empty directory per attempt); a
+    /// container backend mounts it at `/workspace`, as Tekton does.
     pub work: PathBuf,
+    /// The steps' shared home directory, which a container backend mounts at
+    /// `/tekton/home` (the local backend leaves `HOME` as it is).
+    pub home: PathBuf,
 }
 
 /// A host directory a container backend mounts into every step.
@@ -124,6 +133,60 @@ pub struct StepJob {
     /// `stdoutConfig.path` / `stderrConfig.path`: the stream is also written to this file.
     pub stdout_path: Option<String>,
     pub stderr_path: Option<String>,
+    /// `imagePullPolicy`; `None` leaves the backend's default.
+    pub pull_policy: Option<PullPolicy>,
+    /// `securityContext.runAsUser` / `runAsGroup`.
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    /// `computeResources.limits`: CPUs (`500m` is 0.5) and memory in bytes.
+    pub cpu_limit: Option<f64>,
+    pub memory_limit: Option<i64>,
+    /// A sidecar's `readinessProbe`: the steps start once it passes.
+    pub readiness: Option<Probe>,
+}
+
+/// `imagePullPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull before every use (once per runner, here).
+    Always,
+    /// Pull only when the image is not present.
+    IfNotPresent,
+    /// Never pull: a missing image is an error.
+    Never,
+}
+
+impl PullPolicy {
+    /// `Always`, `IfNotPresent` or `Never`, as Kubernetes spells them.
+    pub fn parse(text: &str) -> Option<PullPolicy> {
+        match text {
+            "Always" => Some(PullPolicy::Always),
+            "IfNotPresent" => Some(PullPolicy::IfNotPresent),
+            "Never" => Some(PullPolicy::Never),
+            _ => None,
+        }
+    }
+}
+
+/// A readiness probe of a sidecar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub check: ProbeCheck,
+    /// Wait this long after the sidecar started before the first check.
+    pub initial_delay: Duration,
+    /// Between checks.
+    pub period: Duration,
+    /// How long one check may take.
+    pub timeout: Duration,
+}
+
+/// What a readiness probe checks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeCheck {
+    /// The command, run in the sidecar, exits 0.
+    Exec(Vec<String>),
+    /// A TCP connection to the port of the sidecar is accepted.
+    Tcp(u16),
 }
 
 /// Which output stream a line came from.
@@ -205,6 +268,132 @@ pub struct TaskOutcome {
     pub steps: Vec<StepOutcome>,
 }
 
+/// The message of the steps not run because the task was cancelled.
+pub(crate) const CANCELLED_SKIP: &str = "not run: the task was cancelled";
+
+/// Why the steps after `step` are not run, given how it ended; `None` if the next one runs.
+pub(crate) fn skip_reason(step: &StepJob, outcome: &StepOutcome) -> Option<String> {
+    let continues = step.on_error == OnError::Continue;
+    match outcome.status {
+        StepStatus::Succeeded | StepStatus::Skipped => None,
+        StepStatus::Failed | StepStatus::TimedOut if continues => None,
+        StepStatus::Failed => Some(format!("not run: step `{}` failed", step.name)),
+        StepStatus::TimedOut => Some(format!("not run: step `{}` timed out", step.name)),
+        StepStatus::Error => Some(format!(
+            "not run: step `{}` could not be started",
+            step.name
+        )),
+        StepStatus::Cancelled => Some(CANCELLED_SKIP.to_string()),
+    }
+}
+
+/// The outcome of a step that could not be started.
+pub(crate) fn error_outcome(message: String) -> StepOutcome {
+    StepOutcome {
+        status: StepStatus::Error,
+        exit_code: None,
+        started: None,
+        finished: SystemTime::now(),
+        message: Some(message),
+    }
+}
+
+/// The outcome of a step never reached.
+pub(crate) fn skipped_outcome(message: String) -> StepOutcome {
+    StepOutcome {
+        status: StepStatus::Skipped,
+        exit_code: None,
+        started: None,
+        finished: SystemTime::now(),
+        message: Some(message),
+    }
+}
+
+/// Runs the job's steps in order with `run_step` (given each step's index), skipping the rest once one ends the task
+/// (or `cancel` fired), and sends each step's [`Event::StepFinished`].
+pub(crate) async fn run_steps<F, Fut>(
+    job: &TaskJob,
+    events: &mpsc::Sender<Event>,
+    cancel: &CancellationToken,
+    mut run_step: F,
+) -> Vec<StepOutcome>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = StepOutcome>,
+{
+    let mut outcomes = Vec::with_capacity(job.steps.len());
+    // Why the remaining steps are not run, once one of them ended the task.
+    let mut skip: Option<String> = None;
+    for (index, step) in job.steps.iter().enumerate() {
+        if skip.is_none() && cancel.is_cancelled() {
+            skip = Some(CANCELLED_SKIP.to_string());
+        }
+        let outcome = match &skip {
+            Some(message) => skipped_outcome(message.clone()),
+            None => {
+                let outcome = run_step(index).await;
+                skip = skip_reason(step, &outcome);
+                outcome
+            }
+        };
+        let finished = Event::StepFinished {
+            step: index,
+            outcome: outcome.clone(),
+        };
+        let _ = events.send(finished).await;
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+/// `NN-NAME`, or `PREFIX-NN-NAME`, with anything but ASCII letters, digits, `.`, `_` and
+/// `-` in the name replaced by `_` (a file or container name).
+pub(crate) fn file_name(prefix: &str, index: usize, name: &str) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{prefix}{index:02}-{name}")
+}
+
+/// A duration as Go (and so Tekton) writes it: `500ms`, `5s`, `1.5s`, `2m0s`, `1h0m0s`.
+pub(crate) fn format_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    let millis = duration.subsec_millis();
+    if secs == 0 {
+        return format!("{}ms", duration.as_millis());
+    }
+    let seconds = if millis == 0 {
+        format!("{}s", secs % 60)
+    } else {
+        let fraction = format!("{millis:03}");
+        format!("{}.{}s", secs % 60, fraction.trim_end_matches('0'))
+    };
+    match (secs / 3600, secs % 3600 / 60) {
+        (0, 0) => seconds,
+        (0, minutes) => format!("{minutes}m{seconds}"),
+        (hours, minutes) => format!("{hours}h{minutes}m{seconds}"),
+    }
+}
+
+/// Writes `STEPS/NAME/exitCode`: the code in decimal, without a newline.
+pub(crate) async fn write_exit_code(steps: &Path, name: &str, code: i32) -> Result<(), String> {
+    let dir = steps.join(name);
+    let path = dir.join("exitCode");
+    let result = async {
+        tokio::fs::create_dir_all(&dir).await?;
+        tokio::fs::write(&path, code.to_string()).await
+    }
+    .await;
+    result.map_err(|e| format!("could not write the exit code to `{}`: {e}", path.display()))
+}
+
 impl TaskOutcome {
     /// Whether the task succeeded: every step either succeeded or failed (or timed out)
     /// under `onError: continue`; none was cancelled, errored or skipped.
@@ -217,5 +406,54 @@ impl TaskOutcome {
                 StepStatus::Failed | StepStatus::TimedOut => s.on_error == OnError::Continue,
                 _ => false,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_go_writes_them() {
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(format_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_millis(61_250)), "1m1.25s");
+        assert_eq!(format_duration(Duration::from_secs(120)), "2m0s");
+        assert_eq!(format_duration(Duration::from_secs(3600)), "1h0m0s");
+    }
+
+    #[test]
+    fn file_names_are_numbered_and_tame() {
+        assert_eq!(file_name("", 3, "build"), "03-build");
+        assert_eq!(file_name("sidecar-", 0, "a/b c"), "sidecar-00-a_b_c");
+        assert_eq!(file_name("", 12, ""), "12-");
+    }
+
+    #[test]
+    fn skipping_follows_on_error() {
+        let mut step = StepJob {
+            name: "s".into(),
+            ..StepJob::default()
+        };
+        let outcome = |status| StepOutcome {
+            status,
+            exit_code: None,
+            started: None,
+            finished: SystemTime::UNIX_EPOCH,
+            message: None,
+        };
+        assert_eq!(
+            skip_reason(&step, &outcome(StepStatus::Failed)).as_deref(),
+            Some("not run: step `s` failed")
+        );
+        step.on_error = OnError::Continue;
+        assert_eq!(skip_reason(&step, &outcome(StepStatus::Failed)), None);
+        assert_eq!(skip_reason(&step, &outcome(StepStatus::TimedOut)), None);
+        assert!(skip_reason(&step, &outcome(StepStatus::Error)).is_some());
+        assert_eq!(
+            skip_reason(&step, &outcome(StepStatus::Cancelled)).as_deref(),
+            Some(CANCELLED_SKIP)
+        );
     }
 }

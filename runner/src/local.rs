@@ -37,11 +37,11 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::lines::StreamCopy;
 use crate::{
-    BoxFuture, Event, OnError, Runner, StepJob, StepOutcome, StepStatus, Stream, TaskDirs, TaskJob,
-    TaskOutcome,
+    BoxFuture, Event, Runner, StepJob, StepOutcome, StepStatus, Stream, TaskDirs, TaskJob,
+    TaskOutcome, error_outcome, file_name, format_duration, run_steps, write_exit_code,
 };
-use output::StreamCopy;
 use process::{Group, Stopped};
 
 /// What a script without a shebang is run with. Tekton prepends `#!/bin/sh` and `set -e`,
@@ -55,9 +55,6 @@ fn script_preamble() -> &'static str {
         "#!/bin/sh\nset -e\n"
     }
 }
-
-/// The message of the steps not run because the task was cancelled.
-const CANCELLED_SKIP: &str = "not run: the task was cancelled";
 
 /// Runs steps as host processes (see the [module documentation](self)).
 ///
@@ -116,34 +113,10 @@ impl LocalRunner {
     ) -> TaskOutcome {
         self.record_images(&job);
         let sidecars = self.start_sidecars(&job).await;
-        let mut outcomes = Vec::with_capacity(job.steps.len());
-        // Why the remaining steps are not run, once one of them ended the task.
-        let mut skip: Option<String> = None;
-        for (index, step) in job.steps.iter().enumerate() {
-            if skip.is_none() && cancel.is_cancelled() {
-                skip = Some(CANCELLED_SKIP.to_string());
-            }
-            let outcome = match &skip {
-                Some(message) => StepOutcome {
-                    status: StepStatus::Skipped,
-                    exit_code: None,
-                    started: None,
-                    finished: SystemTime::now(),
-                    message: Some(message.clone()),
-                },
-                None => {
-                    let outcome = run_step(index, step, &job, &events, &cancel).await;
-                    skip = skip_reason(step, &outcome);
-                    outcome
-                }
-            };
-            let finished = Event::StepFinished {
-                step: index,
-                outcome: outcome.clone(),
-            };
-            let _ = events.send(finished).await;
-            outcomes.push(outcome);
-        }
+        let outcomes = run_steps(&job, &events, &cancel, |index| {
+            run_step(index, &job.steps[index], &job, &events, &cancel)
+        })
+        .await;
         stop_sidecars(sidecars, job.grace).await;
         TaskOutcome { steps: outcomes }
     }
@@ -205,22 +178,6 @@ impl Runner for LocalRunner {
     }
 }
 
-/// Why the steps after `step` are not run, given how it ended; `None` if the next one runs.
-fn skip_reason(step: &StepJob, outcome: &StepOutcome) -> Option<String> {
-    let continues = step.on_error == OnError::Continue;
-    match outcome.status {
-        StepStatus::Succeeded | StepStatus::Skipped => None,
-        StepStatus::Failed | StepStatus::TimedOut if continues => None,
-        StepStatus::Failed => Some(format!("not run: step `{}` failed", step.name)),
-        StepStatus::TimedOut => Some(format!("not run: step `{}` timed out", step.name)),
-        StepStatus::Error => Some(format!(
-            "not run: step `{}` could not be started",
-            step.name
-        )),
-        StepStatus::Cancelled => Some(CANCELLED_SKIP.to_string()),
-    }
-}
-
 /// What a step or sidecar executes, ready to be spawned.
 #[derive(Debug)]
 struct Program {
@@ -245,12 +202,8 @@ impl Program {
         dirs: &TaskDirs,
     ) -> Result<Program, String> {
         let (program, args, display) = if let Some(script) = &step.script {
-            let path = write_script(
-                &dirs.scripts,
-                &script_name(prefix, index, &step.name),
-                script,
-            )
-            .await?;
+            let path =
+                write_script(&dirs.scripts, &file_name(prefix, index, &step.name), script).await?;
             let display = format!("the script `{}`", path.display());
             (path.into_os_string(), step.args.clone(), display)
         } else {
@@ -316,22 +269,6 @@ impl Program {
     }
 }
 
-/// `NN-NAME`, or `PREFIX-NN-NAME`, with anything but ASCII letters, digits, `.`, `_` and
-/// `-` in the name replaced by `_`.
-fn script_name(prefix: &str, index: usize, name: &str) -> String {
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{prefix}{index:02}-{name}")
-}
-
 /// A script written for an image's `sh` (busybox ash or bash) by `#!/bin/sh` or
 /// `#!/usr/bin/env sh` runs with bash when the host's `/bin/sh` is dash, which rejects their
 /// common extensions (`==` in `[`, `[[`); so does one written for alpine's `ash` when the
@@ -381,17 +318,6 @@ async fn write_script(dir: &Path, name: &str, script: &str) -> Result<PathBuf, S
         .await
         .map_err(fail)?;
     Ok(path)
-}
-
-/// The outcome of a step that could not be started.
-fn error_outcome(message: String) -> StepOutcome {
-    StepOutcome {
-        status: StepStatus::Error,
-        exit_code: None,
-        started: None,
-        finished: SystemTime::now(),
-        message: Some(message),
-    }
 }
 
 /// Opens the copy of a stream (`stdoutConfig.path`), relative to the working directory.
@@ -558,18 +484,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Writes `STEPS/NAME/exitCode`: the code in decimal, without a newline.
-async fn write_exit_code(steps: &Path, name: &str, code: i32) -> Result<(), String> {
-    let dir = steps.join(name);
-    let path = dir.join("exitCode");
-    let result = async {
-        tokio::fs::create_dir_all(&dir).await?;
-        tokio::fs::write(&path, code.to_string()).await
-    }
-    .await;
-    result.map_err(|e| format!("could not write the exit code to `{}`: {e}", path.display()))
-}
-
 /// Starts one sidecar, its output discarded.
 async fn start_sidecar(index: usize, sidecar: &StepJob, dirs: &TaskDirs) -> Result<Group, String> {
     let program = Program::prepare("sidecar-", index, sidecar, dirs).await?;
@@ -588,73 +502,4 @@ async fn stop_sidecars(sidecars: Vec<Group>, grace: Duration) {
         group.kill_leftovers();
     }))
     .await;
-}
-
-/// A duration as Go (and so Tekton) writes it: `500ms`, `5s`, `1.5s`, `2m0s`, `1h0m0s`.
-fn format_duration(duration: Duration) -> String {
-    let secs = duration.as_secs();
-    let millis = duration.subsec_millis();
-    if secs == 0 {
-        return format!("{}ms", duration.as_millis());
-    }
-    let seconds = if millis == 0 {
-        format!("{}s", secs % 60)
-    } else {
-        let fraction = format!("{millis:03}");
-        format!("{}.{}s", secs % 60, fraction.trim_end_matches('0'))
-    };
-    match (secs / 3600, secs % 3600 / 60) {
-        (0, 0) => seconds,
-        (0, minutes) => format!("{minutes}m{seconds}"),
-        (hours, minutes) => format!("{hours}h{minutes}m{seconds}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_as_go_writes_them() {
-        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
-        assert_eq!(format_duration(Duration::from_secs(5)), "5s");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(format_duration(Duration::from_millis(61_250)), "1m1.25s");
-        assert_eq!(format_duration(Duration::from_secs(120)), "2m0s");
-        assert_eq!(format_duration(Duration::from_secs(3600)), "1h0m0s");
-    }
-
-    #[test]
-    fn script_names_are_numbered_and_tame() {
-        assert_eq!(script_name("", 3, "build"), "03-build");
-        assert_eq!(script_name("sidecar-", 0, "a/b c"), "sidecar-00-a_b_c");
-        assert_eq!(script_name("", 12, ""), "12-");
-    }
-
-    #[test]
-    fn skipping_follows_on_error() {
-        let mut step = StepJob {
-            name: "s".into(),
-            ..StepJob::default()
-        };
-        let outcome = |status| StepOutcome {
-            status,
-            exit_code: None,
-            started: None,
-            finished: SystemTime::UNIX_EPOCH,
-            message: None,
-        };
-        assert_eq!(
-            skip_reason(&step, &outcome(StepStatus::Failed)).as_deref(),
-            Some("not run: step `s` failed")
-        );
-        step.on_error = OnError::Continue;
-        assert_eq!(skip_reason(&step, &outcome(StepStatus::Failed)), None);
-        assert_eq!(skip_reason(&step, &outcome(StepStatus::TimedOut)), None);
-        assert!(skip_reason(&step, &outcome(StepStatus::Error)).is_some());
-        assert_eq!(
-            skip_reason(&step, &outcome(StepStatus::Cancelled)).as_deref(),
-            Some(CANCELLED_SKIP)
-        );
-    }
 }

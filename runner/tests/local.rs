@@ -32,6 +32,7 @@ impl Fixture {
             steps: dir("steps"),
             scripts: dir("scripts"),
             work: dir("work"),
+            home: dir("home"),
         };
         Fixture { tmp, dirs }
     }
@@ -42,6 +43,7 @@ impl Fixture {
 
     fn job(&self, steps: Vec<StepJob>) -> TaskJob {
         TaskJob {
+            run: "run-1".into(),
             id: "attempt-1".into(),
             name: "t".into(),
             dirs: self.dirs.clone(),

@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and one module per command.
 
+pub mod config;
 pub mod run;
 pub mod runs;
 pub mod state;

@@ -16,10 +16,13 @@ use runnel_engine::exec::record::{RecordContext, Recorder};
 use runnel_engine::exec::{Engine, EngineConfig, RunControl, RunEnd, RunOptions, prepare};
 use runnel_engine::load::Loaded;
 use runnel_engine::resolve::Catalog;
+use runnel_engine::store;
 use runnel_engine::store::Status;
 use runnel_runner::Runner;
+use runnel_runner::docker::{DockerRunner, Reaped};
 use runnel_runner::local::LocalRunner;
 
+use super::config::{Config, ConfigArg};
 use super::state;
 use super::validate::Color;
 use crate::report::{self, Style};
@@ -43,9 +46,9 @@ pub struct Args {
     /// How many TaskRuns may run at once (default: the number of CPUs).
     #[arg(long, value_name = "N")]
     pub max_parallel: Option<usize>,
-    /// Where steps run.
-    #[arg(long, value_enum, default_value_t = RunnerKind::Local)]
-    pub runner: RunnerKind,
+    /// Where steps run (default: the config file's `runner`, else local).
+    #[arg(long, value_enum)]
+    pub runner: Option<RunnerKind>,
     /// Which Pipeline or Task to run when the files hold several.
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
@@ -60,12 +63,45 @@ pub struct Args {
     pub color: Color,
     #[command(flatten)]
     pub state: state::StateDir,
+    #[command(flatten)]
+    pub config: ConfigArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RunnerKind {
     /// Each step is a process on this host; images are ignored.
     Local,
+    /// Each step is a container of its image, through the Docker engine.
+    Docker,
+}
+
+/// The runner `--runner` (or else the config file) chooses. The Docker runner first
+/// removes what a killed runnel left behind.
+async fn make_runner(args: &Args, config: &Config) -> Result<Arc<dyn Runner>> {
+    let kind = match (args.runner, config.runner.as_deref()) {
+        (Some(kind), _) => kind,
+        (None, None | Some("local")) => RunnerKind::Local,
+        (None, Some("docker")) => RunnerKind::Docker,
+        (None, Some(other)) => {
+            bail!("the config file's runner must be local or docker, not `{other}`")
+        }
+    };
+    Ok(match kind {
+        RunnerKind::Local => Arc::new(LocalRunner::default()),
+        RunnerKind::Docker => {
+            let runner =
+                DockerRunner::connect(config.docker(store::owner_of_this_process())).await?;
+            match runner.reap(&store::owner_is_alive).await {
+                Ok(r) if r == Reaped::default() => {}
+                Ok(r) => eprintln!(
+                    "note: removed {} container(s), {} network(s) and {} volume(s) left by a runnel that stopped",
+                    r.containers, r.networks, r.volumes
+                ),
+                Err(e) => eprintln!("warning: cannot clean up after a stopped runnel: {e}"),
+            }
+            Arc::new(runner)
+        }
+    })
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -113,6 +149,7 @@ fn default_catalog_dirs() -> Vec<PathBuf> {
 
 async fn run_async(args: &Args) -> Result<ExitCode> {
     let color = args.color.enabled(std::io::stdout().is_terminal());
+    let file_config = Config::load(&args.config)?;
     let loaded = Loaded::from_paths(&args.files).context("cannot read the files")?;
     let diags = runnel_engine::validate::validate(&loaded);
     let style = if color { Style::Color } else { Style::Plain };
@@ -163,11 +200,9 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     };
     let prepared = prepare(&loaded, &catalog, &opts, &config)?;
 
+    let runner = make_runner(args, &file_config).await?;
     let store = state::open_store(&args.state.dir).await?;
     let logs = state::open_logs(&args.state.dir)?;
-    let runner: Arc<dyn Runner> = match args.runner {
-        RunnerKind::Local => Arc::new(LocalRunner::default()),
-    };
     let (recorder, recording) = Recorder::start(
         Some(store),
         logs,

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use runnel_runner::{Event, Mount, OnError, StepJob, StepStatus, TaskDirs, TaskJob};
+use runnel_runner::{
+    Event, Mount, OnError, Probe, ProbeCheck, PullPolicy, StepJob, StepStatus, TaskDirs, TaskJob,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -17,7 +19,9 @@ use uuid::Uuid;
 use super::Shared;
 use super::events::{ExecEvent, StepInfo};
 use super::scope::{Scope, to_json, value_of, with_default};
-use crate::model::k8s::EnvVar;
+use crate::model::k8s::{
+    EnvVar, Probe as K8sProbe, ResourceRequirements, SecurityContext, YamlValue,
+};
 use crate::model::param::ParamType;
 use crate::model::step::{Step, StepTemplate};
 use crate::model::stepaction::StepActionSpec;
@@ -169,6 +173,15 @@ fn apply_template<'s>(step: &'s Step, template: Option<&StepTemplate>) -> Cow<'s
     }
     if s.working_dir.is_none() {
         s.working_dir = t.working_dir.clone();
+    }
+    if s.compute_resources.is_none() && s.resources.is_none() {
+        s.compute_resources = t.compute_resources.clone().or_else(|| t.resources.clone());
+    }
+    if s.image_pull_policy.is_none() {
+        s.image_pull_policy = t.image_pull_policy.clone();
+    }
+    if s.security_context.is_none() {
+        s.security_context = t.security_context.clone();
     }
     let mut env: Vec<EnvVar> = t
         .env
@@ -335,6 +348,13 @@ fn build_job(
             Some(t) => parse_timeout(&t).map_err(|e| format!("step `{name}`: timeout: {e}"))?,
             None => None,
         };
+        let container = container_settings(
+            &name,
+            step.image_pull_policy.as_ref(),
+            step.security_context.as_ref(),
+            step.compute_resources.as_ref().or(step.resources.as_ref()),
+            scope,
+        )?;
         steps.push(StepJob {
             name,
             image: text(&step.image, scope),
@@ -353,18 +373,23 @@ fn build_job(
                 .stderr_config
                 .as_ref()
                 .and_then(|c| text(&c.path, scope)),
+            ..container
         });
     }
-    let sidecars = inst
-        .spec
-        .sidecars
-        .iter()
-        .enumerate()
-        .map(|(i, s)| StepJob {
-            name: s
-                .name
-                .as_ref()
-                .map_or_else(|| format!("sidecar-{i}"), |n| n.value.clone()),
+    let mut sidecars = Vec::with_capacity(inst.spec.sidecars.len());
+    for (i, s) in inst.spec.sidecars.iter().enumerate() {
+        let name = s
+            .name
+            .as_ref()
+            .map_or_else(|| format!("sidecar-{i}"), |n| n.value.clone());
+        let container = container_settings(
+            &name,
+            s.image_pull_policy.as_ref(),
+            s.security_context.as_ref(),
+            s.compute_resources.as_ref(),
+            scope,
+        )?;
+        sidecars.push(StepJob {
             image: text(&s.image, scope),
             command: list(&s.command, scope),
             args: list(&s.args, scope),
@@ -375,9 +400,14 @@ fn build_job(
                 .filter_map(|e| Some((e.name.value.clone(), substitute(e.value.as_ref()?, scope))))
                 .collect(),
             working_dir: text(&s.working_dir, scope),
-            ..StepJob::default()
-        })
-        .collect();
+            readiness: s
+                .readiness_probe
+                .as_ref()
+                .and_then(|p| readiness(&p.value, scope)),
+            name,
+            ..container
+        });
+    }
     let mut mounts = vec![
         Mount {
             host_path: dirs.results.clone(),
@@ -408,6 +438,7 @@ fn build_job(
             || s.env.iter().any(|(_, v)| v.contains("/exitCode"))
     });
     Ok(TaskJob {
+        run: inst.run_id.to_string(),
         id: id.to_string(),
         name: inst.name.clone(),
         dirs: dirs.clone(),
@@ -419,6 +450,109 @@ fn build_job(
     })
 }
 
+/// The container settings of a step or sidecar: `imagePullPolicy`,
+/// `securityContext.runAsUser`/`runAsGroup` and `computeResources.limits`.
+fn container_settings(
+    name: &str,
+    pull_policy: Option<&crate::Spanned<String>>,
+    security: Option<&SecurityContext>,
+    resources: Option<&crate::Spanned<ResourceRequirements>>,
+    scope: &Scope,
+) -> Result<StepJob, String> {
+    let pull_policy = match pull_policy.map(|p| substitute(p, scope)) {
+        None => None,
+        Some(p) => Some(PullPolicy::parse(&p).ok_or_else(|| {
+            format!("`{name}`: imagePullPolicy must be Always, IfNotPresent or Never, not `{p}`")
+        })?),
+    };
+    let limit = |key: &str| {
+        resources
+            .and_then(|r| r.value.limits.get(key))
+            .map(|q| q.value.as_str())
+    };
+    let cpu_limit = match limit("cpu") {
+        None => None,
+        Some(q) => Some(
+            parse_quantity(q)
+                .ok_or_else(|| format!("`{name}`: the cpu limit `{q}` is not a quantity"))?,
+        ),
+    };
+    let memory_limit = match limit("memory") {
+        None => None,
+        // Whole bytes: Kubernetes rounds a fractional memory quantity up.
+        Some(q) => Some(
+            parse_quantity(q)
+                .map(|bytes| bytes.ceil() as i64)
+                .ok_or_else(|| format!("`{name}`: the memory limit `{q}` is not a quantity"))?,
+        ),
+    };
+    Ok(StepJob {
+        pull_policy,
+        run_as_user: security
+            .and_then(|s| s.run_as_user.as_ref())
+            .map(|u| u.value),
+        run_as_group: security
+            .and_then(|s| s.run_as_group.as_ref())
+            .map(|g| g.value),
+        cpu_limit,
+        memory_limit,
+        ..StepJob::default()
+    })
+}
+
+/// A Kubernetes quantity as a number: `500m` = 0.5, `1Gi` = 2^30, `1G` = 10^9, `1e3`.
+fn parse_quantity(q: &str) -> Option<f64> {
+    const SUFFIXES: [(&str, f64); 13] = [
+        ("Ki", 1024.0),
+        ("Mi", 1_048_576.0),
+        ("Gi", 1_073_741_824.0),
+        ("Ti", 1_099_511_627_776.0),
+        ("Pi", 1_125_899_906_842_624.0),
+        ("Ei", 1_152_921_504_606_846_976.0),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let q = q.trim();
+    let (number, factor) = SUFFIXES
+        .iter()
+        .find_map(|(suffix, factor)| q.strip_suffix(suffix).map(|n| (n, *factor)))
+        .unwrap_or((q, 1.0));
+    let value: f64 = number.parse().ok()?;
+    (value.is_finite() && value >= 0.0).then_some(value * factor)
+}
+
+/// A sidecar's readiness probe: `exec` or `tcpSocket` (by port number); others (HTTP,
+/// gRPC) are not checked, and the sidecar counts as ready once it runs.
+fn readiness(probe: &K8sProbe, scope: &Scope) -> Option<Probe> {
+    let check = if let Some(exec) = &probe.exec {
+        ProbeCheck::Exec(list(&exec.command, scope))
+    } else {
+        let port = match probe.tcp_socket.as_ref()? {
+            YamlValue::Map(m) => match m.get("port")? {
+                YamlValue::Int(p) => u16::try_from(*p).ok()?,
+                YamlValue::String(p) => substitute(p, scope).parse().ok()?,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        ProbeCheck::Tcp(port)
+    };
+    let secs = |s: Option<i64>, default: u64| {
+        Duration::from_secs(s.and_then(|s| u64::try_from(s).ok()).unwrap_or(default))
+    };
+    Some(Probe {
+        check,
+        initial_delay: secs(probe.initial_delay_seconds, 0),
+        period: secs(probe.period_seconds, 10),
+        timeout: secs(probe.timeout_seconds, 1),
+    })
+}
+
 /// A TaskRun attempt's directories: `RUN/KIND/TASKRUN.ATTEMPT` for each kind, so that
 /// each costs one `mkdir` once the run's first TaskRun made the parents.
 fn create_dirs(run_dir: &Path, leaf: &str, with_results: bool) -> std::io::Result<TaskDirs> {
@@ -427,6 +561,7 @@ fn create_dirs(run_dir: &Path, leaf: &str, with_results: bool) -> std::io::Resul
         steps: run_dir.join("steps").join(leaf),
         scripts: run_dir.join("scripts").join(leaf),
         work: run_dir.join("work").join(leaf),
+        home: run_dir.join("home").join(leaf),
     };
     // Only `results` must exist before a step runs (when the Task declares results); the
     // runner creates the others as it needs them. Directories are most of the cost of a

@@ -1,14 +1,13 @@
 //! Forwarding a step's stdout or stderr as [`Event::Output`] lines.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
-use tokio::fs::File;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::lines::{MAX_LINE, StreamCopy};
 use crate::{Event, Stream};
 
 /// How long a pipe is still waited on after the step's main process exited (and what was
@@ -19,58 +18,6 @@ const DRAIN: Duration = Duration::from_millis(100);
 /// Once [`DRAIN`] has passed, what is already in the pipe is still read, up to this many
 /// bytes (so that a lingering writer cannot keep the task going forever).
 const DRAIN_BUDGET: usize = 4 << 20;
-
-/// A line longer than this is reported in pieces of this size (so that output without
-/// newlines cannot exhaust memory).
-const MAX_LINE: usize = 1 << 20;
-
-/// The file a stream is copied to (`stdoutConfig.path`, `stderrConfig.path`).
-#[derive(Debug)]
-pub(super) struct StreamCopy {
-    path: PathBuf,
-    file: BufWriter<File>,
-    error: Option<std::io::Error>,
-}
-
-impl StreamCopy {
-    /// Creates (or truncates) `path`, creating its parent directories.
-    pub async fn create(path: &Path) -> std::io::Result<StreamCopy> {
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        let file = File::create(path).await?;
-        Ok(StreamCopy {
-            path: path.to_path_buf(),
-            file: BufWriter::new(file),
-            error: None,
-        })
-    }
-
-    /// Writes `bytes`; after a first error, nothing more is written.
-    async fn write(&mut self, bytes: &[u8]) {
-        if self.error.is_none()
-            && let Err(e) = self.file.write_all(bytes).await
-        {
-            self.error = Some(e);
-        }
-    }
-
-    /// Flushes the file and says what went wrong, if anything did.
-    async fn finish(mut self, stream: Stream) -> Option<String> {
-        if self.error.is_none()
-            && let Err(e) = self.file.flush().await
-        {
-            self.error = Some(e);
-        }
-        self.error.map(|e| {
-            format!(
-                "could not copy {} to `{}`: {e}",
-                stream.as_str(),
-                self.path.display()
-            )
-        })
-    }
-}
 
 /// Reads `pipe` line by line and sends each line as an [`Event::Output`] of step `step`,
 /// copying the bytes read to `copy` as they are. Returns at the end of the pipe, or

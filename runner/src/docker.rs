@@ -5,8 +5,9 @@
 //! image. A `script` is written to the job's scripts directory, mounted read-only at
 //! `/tekton/scripts`, and run by its shebang (without one, `#!/bin/sh` and `set -e` are
 //! prepended, as Tekton does). Otherwise `command` replaces the image's entrypoint and
-//! `args` its cmd; a step without `command` runs the image's own entrypoint, with `args` (if
-//! any) as its cmd. Environment: the image's, then `HOME=/tekton/home`, then the step's
+//! `args` its cmd; a step without `command` runs what Tekton's entrypoint resolution gives:
+//! the image's entrypoint (with its cmd when the step has no args), else its cmd, then the
+//! step's args. Environment: the image's, then `HOME=/tekton/home`, then the step's
 //! `env`. The working directory is the step's `workingDir` (a relative one is taken from
 //! `/workspace`), else the image's. `securityContext.runAsUser`/`runAsGroup` become the
 //! container's user, `computeResources.limits` its CPU and memory limits.
@@ -319,6 +320,49 @@ impl DockerRunner {
             .clone()
     }
 
+    /// What a step without `command` runs, as Tekton resolves it from the image: its
+    /// entrypoint (followed by its cmd when the step has no args), or its cmd when it has
+    /// no entrypoint. The step's args follow.
+    async fn image_command(&self, image: &str, has_args: bool) -> Result<Vec<String>, String> {
+        let config = self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(|e| format!("cannot inspect the image `{image}`: {}", api_message(&e)))?
+            .config
+            .unwrap_or_default();
+        let entrypoint = config.entrypoint.unwrap_or_default();
+        let cmd = config.cmd.unwrap_or_default();
+        let command = match (entrypoint.is_empty(), has_args) {
+            (true, _) => cmd,
+            (false, true) => entrypoint,
+            (false, false) => entrypoint.into_iter().chain(cmd).collect(),
+        };
+        if command.is_empty() {
+            return Err(format!(
+                "the step has no command and the image `{image}` has neither an entrypoint nor a cmd"
+            ));
+        }
+        Ok(command)
+    }
+
+    /// The step as it will run: with `command` resolved from the image when it has
+    /// neither `command` nor `script`.
+    async fn resolved<'s>(
+        &self,
+        step: &'s StepJob,
+        image: &str,
+    ) -> Result<std::borrow::Cow<'s, StepJob>, String> {
+        if step.script.is_some() || !step.command.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(step));
+        }
+        let command = self.image_command(image, !step.args.is_empty()).await?;
+        Ok(std::borrow::Cow::Owned(StepJob {
+            command,
+            ..step.clone()
+        }))
+    }
+
     fn labels(&self, job: &TaskJob, step: Option<&str>) -> HashMap<String, String> {
         let mut labels = HashMap::from([
             (OWNER_LABEL.to_string(), self.config.owner.clone()),
@@ -421,8 +465,9 @@ impl DockerRunner {
             let result = async {
                 let image = self.image_of(sidecar)?;
                 self.ensure_image(&image, sidecar.pull_policy).await?;
+                let sidecar = self.resolved(sidecar, &image).await?;
                 let spec = setup
-                    .container("sidecar-", index, sidecar, &image, network)
+                    .container("sidecar-", index, &sidecar, &image, network)
                     .await?;
                 let name = container_name(job, "sidecar-", index, &sidecar.name);
                 let body = ContainerCreateBody {
@@ -562,7 +607,11 @@ impl DockerRunner {
         if let Err(message) = pulled {
             return error_outcome(message);
         }
-        let spec = match setup.container("", index, step, &image, network).await {
+        let resolved = match self.resolved(step, &image).await {
+            Ok(resolved) => resolved,
+            Err(message) => return error_outcome(message),
+        };
+        let spec = match setup.container("", index, &resolved, &image, network).await {
             Ok(spec) => spec,
             Err(message) => return error_outcome(message),
         };
@@ -937,9 +986,8 @@ impl JobSetup {
                     Some(step.args.clone()),
                 )
             }
-            None if step.command.is_empty() => {
-                (None, (!step.args.is_empty()).then(|| step.args.clone()))
-            }
+            // `command` replaces the image's entrypoint, `args` its cmd (see `resolved` for
+            // steps without a command).
             None => (Some(step.command.clone()), Some(step.args.clone())),
         };
         let working_dir = match step.working_dir.as_deref().filter(|d| !d.is_empty()) {

@@ -308,7 +308,12 @@ fn build_job(
         } else {
             let mut own = scope.clone();
             for r in &step.results {
-                let host = dirs.steps.join(&name).join("results").join(r.name.as_str());
+                // Where Tekton puts it, `/tekton/steps/step-NAME/results/RESULT`.
+                let host = dirs
+                    .steps
+                    .join(format!("step-{name}"))
+                    .join("results")
+                    .join(r.name.as_str());
                 if let Some(parent) = host.parent() {
                     std::fs::create_dir_all(parent)
                         .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
@@ -589,7 +594,12 @@ fn read_results(
                     [only] => match only.var {
                         crate::vars::Var::StepResult { step, name } => {
                             let step = step.strip_prefix("step-").unwrap_or(step);
-                            Some(steps_dir.join(step).join("results").join(name))
+                            Some(
+                                steps_dir
+                                    .join(format!("step-{step}"))
+                                    .join("results")
+                                    .join(name),
+                            )
                         }
                         _ => None,
                     },

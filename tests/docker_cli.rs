@@ -267,3 +267,130 @@ spec:
     assert!(described.contains("EngineRestarted"), "{described}");
     assert!(!described.contains("Running"), "{described}");
 }
+
+#[test]
+fn volumes_and_env_from_come_from_the_configmaps_and_secrets_in_the_files() {
+    if !docker_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.yaml"),
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {MODE: fast, LEVEL: "3"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {token: s3cr3t}
+---
+apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata: {name: vols}
+spec:
+  params: [{name: secret, value: creds}]
+  taskSpec:
+    params: [{name: secret}]
+    volumes:
+      - {name: conf, configMap: {name: settings, items: [{key: MODE, path: mode.txt}]}}
+      - {name: token, secret: {secretName: $(params.secret)}}
+      - {name: scratch, emptyDir: {}}
+    steps:
+      - name: write
+        image: runnel-test/busybox
+        envFrom: [{configMapRef: {name: settings}, prefix: CFG_}, {secretRef: {name: creds}}]
+        volumeMounts:
+          - {name: conf, mountPath: /etc/app}
+          - {name: token, mountPath: /var/run/token, readOnly: true}
+          - {name: scratch, mountPath: /scratch}
+        script: |
+          echo "env $CFG_MODE $CFG_LEVEL $token"
+          echo "file $(cat /etc/app/mode.txt) $(cat /var/run/token/token)"
+          echo kept > /scratch/f
+          if echo x > /var/run/token/new 2>/dev/null; then echo "read-only was writable"; exit 1; fi
+      - name: read
+        image: runnel-test/debian
+        volumeMounts: [{name: scratch, mountPath: /elsewhere}]
+        script: |
+          #!/bin/bash
+          echo "scratch $(cat /elsewhere/f)"
+"#,
+    )
+    .unwrap();
+    let out = runnel(dir.path(), &["run", "t.yaml", "--runner", "docker"]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("[vols/write] env fast 3 s3cr3t"), "{all}");
+    assert!(all.contains("[vols/write] file fast s3cr3t"), "{all}");
+    assert!(all.contains("[vols/read] scratch kept"), "{all}");
+}
+
+#[test]
+fn workspaces_keep_their_sub_path_read_only_and_optional_bindings_in_containers() {
+    if !docker_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("app")).unwrap();
+    std::fs::write(src.join("app/VERSION"), "1.2.3\n").unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        r#"apiVersion: tekton.dev/v1
+kind: PipelineRun
+metadata: {name: ws-run}
+spec:
+  workspaces:
+    - {name: src, persistentVolumeClaim: {claimName: unused}}
+    - name: scratch
+      volumeClaimTemplate: {spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Mi}}}}
+  pipelineSpec:
+    workspaces: [{name: src}, {name: scratch}]
+    tasks:
+      - name: produce
+        workspaces: [{name: out, workspace: scratch, subPath: build}]
+        taskSpec:
+          workspaces: [{name: out}]
+          steps:
+            - {name: s, image: runnel-test/busybox, script: 'echo artifact > $(workspaces.out.path)/a.txt'}
+      - name: consume
+        runAfter: [produce]
+        workspaces:
+          - {name: code, workspace: src, subPath: app}
+          - {name: all, workspace: scratch}
+        taskSpec:
+          workspaces:
+            - {name: code, readOnly: true}
+            - {name: all}
+            - {name: extra, optional: true}
+          steps:
+            - name: s
+              image: runnel-test/busybox
+              script: |
+                echo "version $(cat $(workspaces.code.path)/VERSION) built $(cat $(workspaces.all.path)/build/a.txt) extra=$(workspaces.extra.bound)"
+                if touch $(workspaces.code.path)/new 2>/dev/null; then echo "read-only was writable"; exit 1; fi
+"#,
+    )
+    .unwrap();
+    // The claim `unused` is replaced by a host directory for `src` given with -w.
+    let out = runnel(
+        dir.path(),
+        &[
+            "run",
+            "p.yaml",
+            "--runner",
+            "docker",
+            "-w",
+            &format!("src={}", src.display()),
+        ],
+    );
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("version 1.2.3 built artifact extra=false"),
+        "{all}"
+    );
+    assert!(!src.join("app/new").exists());
+}

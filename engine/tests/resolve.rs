@@ -581,7 +581,9 @@ fn conformance_corpus_task_refs_resolve() {
     let mut first_remote = None;
     for (path, spec) in &pipelines {
         for t in spec.all_tasks() {
-            let Some(r) = &t.task_ref else { continue };
+            let Some(r) = t.task_ref.as_ref() else {
+                continue;
+            };
             let result = catalog.task(r);
             match &result {
                 Ok(_) => resolved += 1,

@@ -13,8 +13,9 @@
 //! container's user, `computeResources.limits` its CPU and memory limits.
 //!
 //! **Mounts.** Every step of a job sees the same directories, bind-mounted from the host:
-//! the job's [`Mount`]s (`/tekton/results`, `/tekton/steps`, workspaces), `/workspace` and
-//! `/tekton/home`. The Docker engine must therefore see runnel's state directory, as a
+//! the job's [`Mount`]s (`/tekton/results`, `/tekton/steps` read-only, workspaces),
+//! `/workspace` and `/tekton/home`; each step may write its own `/tekton/steps/step-NAME`
+//! (`/tekton/steps/INDEX` links to it), and mounts its own [`StepJob::mounts`]. The Docker engine must therefore see runnel's state directory, as a
 //! local engine does.
 //!
 //! **Sidecars** start before the first step, on a network of the job's own on which the
@@ -852,6 +853,7 @@ struct JobSetup {
     places: Vec<(String, PathBuf)>,
     scripts: PathBuf,
     work: PathBuf,
+    steps: PathBuf,
 }
 
 impl JobSetup {
@@ -887,6 +889,23 @@ impl JobSetup {
         ] {
             make_shared_dir(own).await?;
         }
+        // Tekton's layout: `/tekton/steps/step-NAME/`, and `/tekton/steps/INDEX` linking
+        // to it.
+        for (index, step) in job.steps.iter().enumerate() {
+            let own = format!("step-{}", step.name);
+            make_shared_dir(&dirs.steps.join(&own)).await?;
+            // The engine made `results` for the step's declared results.
+            let results = dirs.steps.join(&own).join("results");
+            if results.is_dir() {
+                make_shared_dir(&results).await?;
+            }
+            let link = dirs.steps.join(index.to_string());
+            if tokio::fs::symlink_metadata(&link).await.is_err() {
+                tokio::fs::symlink(&own, &link)
+                    .await
+                    .map_err(|e| format!("cannot link `{}`: {e}", link.display()))?;
+            }
+        }
         let mut binds = Vec::with_capacity(mounts.len());
         let mut places = Vec::with_capacity(mounts.len());
         for m in &mounts {
@@ -906,6 +925,7 @@ impl JobSetup {
             places,
             scripts: absolute(&dirs.scripts)?,
             work: absolute(&dirs.work)?,
+            steps: absolute(&dirs.steps)?,
         })
     }
 
@@ -1017,8 +1037,36 @@ impl JobSetup {
             (None, Some(g)) => Some(format!("0:{g}")),
             (None, None) => None,
         };
+        // The step's own mounts, and the job's where the step mounts nothing at the same
+        // path (a volume over /workspace replaces it, as in a pod).
+        let mut binds: Vec<String> = self
+            .binds
+            .iter()
+            .filter(|b| {
+                let target = b.split(':').nth(1).unwrap_or("");
+                !step
+                    .mounts
+                    .iter()
+                    .any(|m| m.mount_path.trim_end_matches('/') == target.trim_end_matches('/'))
+            })
+            .cloned()
+            .collect();
+        // A step writes only its own `/tekton/steps/step-NAME` (its results), as in Tekton.
+        if prefix.is_empty() {
+            let own = format!("step-{}", step.name);
+            binds.push(format!(
+                "{}:/tekton/steps/{own}",
+                self.steps.join(&own).display()
+            ));
+        }
+        for m in &step.mounts {
+            let host = std::path::absolute(&m.host_path)
+                .map_err(|e| format!("cannot resolve `{}`: {e}", m.host_path.display()))?;
+            let ro = if m.read_only { ":ro" } else { "" };
+            binds.push(format!("{}:{}{ro}", host.display(), m.mount_path));
+        }
         let host_config = HostConfig {
-            binds: Some(self.binds.clone()),
+            binds: Some(binds),
             network_mode: network.map(str::to_string),
             memory: step.memory_limit,
             nano_cpus: step.cpu_limit.map(|cpus| (cpus * 1e9).round() as i64),

@@ -71,7 +71,7 @@ pub struct TaskJob {
     pub mounts: Vec<Mount>,
     pub steps: Vec<StepJob>,
     pub sidecars: Vec<StepJob>,
-    /// Whether to write each step's exit code to `steps/STEP/exitCode` (the engine asks
+    /// Whether to write each step's exit code to `steps/step-STEP/exitCode` (the engine asks
     /// when a step reads `$(steps.STEP.exitCode.path)`; most tasks never do).
     pub exit_codes: bool,
     /// How long a step may take to stop after it was asked to, before it is killed.
@@ -84,7 +84,8 @@ pub struct TaskJob {
 pub struct TaskDirs {
     /// Task results: the step writes `results/NAME`, the engine reads it afterwards.
     pub results: PathBuf,
-    /// Per-step files: `steps/STEP/exitCode` (written by the backend), step results.
+    /// Per-step files, in `steps/step-STEP/` as Tekton lays them out: `exitCode`
+    /// (written by the backend) and step results.
     pub steps: PathBuf,
     /// Scripts are written here by the backend before they run.
     pub scripts: PathBuf,
@@ -143,6 +144,9 @@ pub struct StepJob {
     pub memory_limit: Option<i64>,
     /// A sidecar's `readinessProbe`: the steps start once it passes.
     pub readiness: Option<Probe>,
+    /// `volumeMounts`: host directories a container backend mounts into this step only
+    /// (one at the path of a job-wide mount replaces it). The local backend ignores them.
+    pub mounts: Vec<Mount>,
 }
 
 /// `imagePullPolicy`.
@@ -382,9 +386,9 @@ pub(crate) fn format_duration(duration: Duration) -> String {
     }
 }
 
-/// Writes `STEPS/NAME/exitCode`: the code in decimal, without a newline.
+/// Writes `STEPS/step-NAME/exitCode`: the code in decimal, without a newline.
 pub(crate) async fn write_exit_code(steps: &Path, name: &str, code: i32) -> Result<(), String> {
-    let dir = steps.join(name);
+    let dir = steps.join(format!("step-{name}"));
     let path = dir.join("exitCode");
     let result = async {
         tokio::fs::create_dir_all(&dir).await?;

@@ -15,7 +15,7 @@
 //! Events: a step that was started gets [`Event::StepStarted`], its output lines, then
 //! [`Event::StepFinished`]. A step that could not be started ([`StepStatus::Error`]) or was
 //! never reached ([`StepStatus::Skipped`]) gets only [`Event::StepFinished`]. Every step that
-//! was started has its exit code written to `STEPS/NAME/exitCode` ([`TaskDirs::steps`]).
+//! was started has its exit code written to `STEPS/step-NAME/exitCode` ([`TaskDirs::steps`]).
 //!
 //! Sidecars are started before the first step, with their output discarded, and stopped
 //! (SIGTERM, then SIGKILL after [`TaskJob::grace`]) after the last one. A sidecar that
@@ -71,6 +71,8 @@ struct Seen {
     images: BTreeSet<String>,
     steps_with_image: usize,
     sidecars_with_image: usize,
+    /// Steps and sidecars whose `volumeMounts` were not mounted.
+    with_mounts: usize,
     /// Sidecars that could not be started, in words.
     sidecar_problems: Vec<String>,
 }
@@ -97,6 +99,12 @@ impl LocalRunner {
                 seen.steps_with_image += 1;
             }
         }
+        seen.with_mounts += job
+            .steps
+            .iter()
+            .chain(&job.sidecars)
+            .filter(|s| !s.mounts.is_empty())
+            .count();
         for sidecar in &job.sidecars {
             if let Some(image) = sidecar.image.as_deref().filter(|i| !i.is_empty()) {
                 seen.images.insert(image.to_string());
@@ -172,6 +180,12 @@ impl Runner for LocalRunner {
                 )
             };
             notices.push(notice);
+        }
+        if seen.with_mounts > 0 {
+            notices.push(format!(
+                "the local runner mounted no volumes: {} step(s) or sidecar(s) with volumeMounts saw none (`--runner docker` mounts them)",
+                seen.with_mounts
+            ));
         }
         notices.extend(seen.sidecar_problems.iter().cloned());
         notices

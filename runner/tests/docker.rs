@@ -107,7 +107,7 @@ impl Fixture {
                 Mount {
                     host_path: self.dirs.steps.clone(),
                     mount_path: "/tekton/steps".into(),
-                    read_only: false,
+                    read_only: true,
                 },
                 Mount {
                     host_path: self.path("ws"),
@@ -270,7 +270,7 @@ async fn steps_run_in_their_images_and_share_the_task_directories() {
     assert_eq!(r.lines(2, Stream::Stdout), ["argv0 /tmp"]);
     assert_eq!(r.lines(3, Stream::Stdout), ["from the image cmd"]);
     assert_eq!(
-        std::fs::read_to_string(fx.dirs.steps.join("python/exitCode")).unwrap(),
+        std::fs::read_to_string(fx.dirs.steps.join("step-python/exitCode")).unwrap(),
         "0"
     );
 }
@@ -297,7 +297,12 @@ async fn failures_stop_the_task_unless_the_step_continues() {
     assert_eq!(r.lines(1, Stream::Stdout), ["before"]);
     assert_eq!(r.step(2).status, StepStatus::Skipped);
     assert_eq!(
-        std::fs::read_to_string(fx.dirs.steps.join("tolerated/exitCode")).unwrap(),
+        std::fs::read_to_string(fx.dirs.steps.join("step-tolerated/exitCode")).unwrap(),
+        "3"
+    );
+    // Tekton's index links: /tekton/steps/0 is the first step's directory.
+    assert_eq!(
+        std::fs::read_to_string(fx.dirs.steps.join("0/exitCode")).unwrap(),
         "3"
     );
 }
@@ -691,4 +696,39 @@ async fn steps_without_a_command_run_the_image_entrypoint_as_tekton_resolves_it(
     assert_eq!(r.step(0).status, StepStatus::Succeeded, "{:?}", r.step(0));
     assert_eq!(r.lines(0, Stream::Stdout), ["entry from-cmd"]);
     assert_eq!(r.lines(1, Stream::Stdout), ["entry given"]);
+}
+
+#[tokio::test]
+async fn a_step_writes_only_its_own_step_directory() {
+    let Some(runner) = runner_with(config()).await else {
+        return;
+    };
+    let fx = Fixture::new();
+    let steps = vec![
+        script(
+            "first",
+            BUSYBOX,
+            "mkdir -p /tekton/steps/step-first/results && echo mine > /tekton/steps/step-first/results/r",
+        ),
+        script(
+            "second",
+            BUSYBOX,
+            "cat /tekton/steps/0/results/r\nif echo x > /tekton/steps/step-first/results/r; then exit 1; fi\n\
+             if echo x > /tekton/steps/0/other; then exit 1; fi\necho refused",
+        ),
+    ];
+    let r = run(&runner, fx.job(steps)).await;
+    assert_eq!(r.step(0).status, StepStatus::Succeeded, "{:?}", r.step(0));
+    assert_eq!(
+        r.step(1).status,
+        StepStatus::Succeeded,
+        "{:?} {:?}",
+        r.step(1),
+        r.lines(1, Stream::Stderr)
+    );
+    assert_eq!(r.lines(1, Stream::Stdout), ["mine", "refused"]);
+    assert_eq!(
+        std::fs::read_to_string(fx.dirs.steps.join("step-first/results/r")).unwrap(),
+        "mine\n"
+    );
 }

@@ -56,7 +56,13 @@ impl Fixture {
     }
 
     fn exit_code_file(&self, step: &str) -> Option<String> {
-        std::fs::read_to_string(self.dirs.steps.join(step).join("exitCode")).ok()
+        std::fs::read_to_string(
+            self.dirs
+                .steps
+                .join(format!("step-{step}"))
+                .join("exitCode"),
+        )
+        .ok()
     }
 }
 

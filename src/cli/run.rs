@@ -189,6 +189,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
     }
     config.grace = Duration::from_secs(args.grace);
     config.result_limit = args.result_limit;
+    config.objects = Arc::new(runnel_engine::exec::volumes::Objects::from_loaded(&loaded));
     let opts = RunOptions {
         params: args.params.clone(),
         workspaces: args

@@ -114,6 +114,7 @@ mod tests {
         p.spec.tasks[0]
             .matrix
             .clone()
+            .into_option()
             .map(|m| m.value)
             .expect("matrix")
     }

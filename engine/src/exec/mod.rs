@@ -11,6 +11,7 @@ pub mod prepare;
 pub mod record;
 pub mod scope;
 pub mod taskrun;
+pub mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub struct EngineConfig {
     pub default_timeout: Option<Duration>,
     /// What `$(context.*.namespace)` says.
     pub namespace: String,
+    /// The ConfigMaps and Secrets that `configMap`, `secret` and `projected` volumes
+    /// mount (the documents given to runnel).
+    pub objects: Arc<volumes::Objects>,
 }
 
 impl EngineConfig {
@@ -64,6 +68,7 @@ impl EngineConfig {
             volumes_dir: state_dir.join("volumes"),
             default_timeout: Some(Duration::from_secs(3600)),
             namespace: "default".to_owned(),
+            objects: Arc::default(),
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::model::pipeline::{PipelineSpec, PipelineTask, WhenExpression};
 use crate::model::task::TaskSpec;
 use crate::store::Status;
 use crate::subst::{Value, substitute, substitute_list};
-use crate::validate::dag::{Via, dependencies, referencing_strings};
+use crate::validate::dag::{Via, dependencies, param_strings, referencing_strings};
 use crate::vars::{self, Var};
 
 /// Why a pipeline task never ran; the text is Tekton's `SkippingReason`.
@@ -327,6 +327,9 @@ struct Graph<'a> {
     dag_done: usize,
     done: usize,
     produced: Vec<Produced>,
+    /// Each task's resolved Task, until it is decided: its TaskRuns own it from then on and
+    /// drop it when they end, so a large run does not hold every Task to its end.
+    resolved: Vec<Option<ResolvedTask>>,
 }
 
 impl<'a> Graph<'a> {
@@ -363,12 +366,13 @@ impl<'a> Graph<'a> {
     fn launch(
         &mut self,
         i: usize,
-        base: &Scope,
+        base: &Arc<Scope>,
         shared: &Arc<Shared>,
         plan: &PipelinePlan,
         running: &mut Running<'_>,
     ) -> bool {
         let task_scope = self.scope_for(i, base);
+        let resolved = self.resolved[i].take();
         let failed = match decide(&self.nodes, i, &task_scope) {
             Decision::Skip(s) => {
                 self.nodes[i].state = State::Skipped(s);
@@ -383,7 +387,14 @@ impl<'a> Graph<'a> {
             }
             Decision::Run => {
                 let finally = self.nodes[i].finally;
-                match instances(shared, plan, self.nodes[i].task, finally, &task_scope) {
+                match instances(
+                    shared,
+                    plan,
+                    self.nodes[i].task,
+                    resolved,
+                    finally,
+                    task_scope,
+                ) {
                     Ok((insts, matrixed)) => {
                         self.nodes[i].state = State::Running;
                         let token = running.token.child_token();
@@ -412,8 +423,8 @@ impl<'a> Graph<'a> {
 
     /// What task `i` may read: the pipeline's scope and its dependencies' results (a
     /// finally task may read every DAG task's).
-    fn scope_for(&self, i: usize, base: &Scope) -> Scope {
-        let mut scope = base.clone();
+    fn scope_for(&self, i: usize, base: &Arc<Scope>) -> Scope {
+        let mut scope = Scope::child_of(base.clone());
         let from: Vec<usize> = if self.nodes[i].finally {
             (0..self.dag_len).collect()
         } else {
@@ -437,8 +448,9 @@ impl<'a> Graph<'a> {
 }
 
 /// Runs a PipelineRun to its end.
-pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -> RunEnd {
+pub async fn run(shared: Arc<Shared>, mut plan: PipelinePlan, control: RunControl) -> RunEnd {
     let started = Instant::now();
+    let mut by_name = std::mem::take(&mut plan.tasks);
     let dag_len = plan.spec.tasks.len();
     let all: Vec<&PipelineTask> = plan
         .spec
@@ -493,7 +505,23 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
         }
     }
     let ready = (0..dag_len).filter(|&i| waiting[i] == 0).collect();
+    // A name given twice (which validation reports) finds the same Task each time; `index`
+    // holds its last place.
+    let resolved = all
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let name = t.name.as_str();
+            if index.get(name) == Some(&i) {
+                by_name.remove(name)
+            } else {
+                by_name.get(name).cloned()
+            }
+        })
+        .collect();
+    drop(by_name);
     let mut g = Graph {
+        resolved,
         produced: (0..nodes.len()).map(|_| Produced::default()).collect(),
         nodes,
         dag_len,
@@ -513,6 +541,8 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
     scope.set_context("pipelineRun.uid", plan.run_id.to_string());
     scope.set_context("pipelineRun.namespace", &shared.config.namespace);
     scope.set_context("pipeline.name", &plan.pipeline_name);
+    // Shared by every task's scope rather than copied into each.
+    let mut scope = Arc::new(scope);
 
     let run_token = CancellationToken::new();
     let dag_token = run_token.child_token();
@@ -563,7 +593,9 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
         // The DAG is done: expose statuses and start `finally`.
         if g.dag_done == dag_len && !finally_started {
             finally_started = true;
-            set_statuses(&mut scope, &g.nodes[..dag_len]);
+            if reads_statuses(&plan.spec) {
+                set_statuses(Arc::make_mut(&mut scope), &g.nodes[..dag_len]);
+            }
             finally_deadline = plan.timeouts.finally.map(|d| Instant::now() + d);
             for i in dag_len..g.nodes.len() {
                 let skip = stop.finally_blocker();
@@ -597,7 +629,7 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
                     }
                     continue;
                 };
-                let (i, pt) = match joined {
+                let (i, mut pt) = match joined {
                     Ok((id, pt)) => (spawned.remove(&id), pt),
                     Err(e) => {
                         // A panic in a task's future: record it rather than lose the run.
@@ -609,8 +641,9 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
                     }
                 };
                 let Some(i) = i else { continue };
+                // The results live on in `produced` only: a task's summary does not need them.
                 g.produced[i] = Produced {
-                    results: pt.end.results.clone(),
+                    results: std::mem::take(&mut pt.end.results),
                     matrix_len: pt.matrix_len,
                 };
                 let for_timeout = pt.end.status == Status::Cancelled
@@ -660,7 +693,7 @@ pub async fn run(shared: Arc<Shared>, plan: PipelinePlan, control: RunControl) -
     }
 
     let nodes = g.nodes;
-    let mut final_scope = scope;
+    let mut final_scope = Scope::child_of(scope);
     for (j, p) in g.produced.iter().enumerate() {
         for (k, v) in &p.results {
             final_scope.set_task_result(&nodes[j].task.name.value, k, v.clone());
@@ -759,7 +792,7 @@ fn decide(nodes: &[Node], i: usize, scope: &Scope) -> Decision {
             Err(e) => return Decision::Fail(e),
         }
     }
-    if let Some(m) = &n.task.matrix {
+    if let Some(m) = n.task.matrix.as_ref() {
         for p in &m.params {
             if let Value::Array(a) = substitute_value(&p.value, scope)
                 && a.is_empty()
@@ -769,6 +802,19 @@ fn decide(nodes: &[Node], i: usize, scope: &Scope) -> Decision {
         }
     }
     Decision::Run
+}
+
+/// Whether anything can read what [`set_statuses`] sets: `finally` tasks, or a pipeline
+/// result that names a status. Without either, a large DAG skips writing them all.
+fn reads_statuses(spec: &PipelineSpec) -> bool {
+    !spec.finally.is_empty()
+        || spec.results.iter().any(|r| {
+            param_strings(&r.value).iter().any(|s| {
+                vars::scan(s)
+                    .iter()
+                    .any(|v| matches!(v.var, Var::PipelineTaskStatus { .. } | Var::AggregateStatus))
+            })
+        })
 }
 
 /// `$(tasks.NAME.status)`, `$(tasks.NAME.reason)` and `$(tasks.status)` for `finally`.
@@ -794,23 +840,23 @@ fn set_statuses(scope: &mut Scope, dag: &[Node]) {
     scope.set_aggregate_status(aggregate);
 }
 
-/// The TaskRuns of a pipeline task: one, or one per matrix combination.
+/// The TaskRuns of a pipeline task: one, or one per matrix combination. They take over the
+/// resolved Task and the task's scope.
 fn instances(
     shared: &Shared,
     plan: &PipelinePlan,
     task: &PipelineTask,
+    resolved: Option<ResolvedTask>,
     finally: bool,
-    scope: &Scope,
+    mut scope: Scope,
 ) -> Result<(Vec<TaskInstance>, bool), String> {
     let name = task.name.as_str();
-    let resolved = plan
-        .tasks
-        .get(name)
-        .ok_or_else(|| format!("pipeline task `{name}` has no resolved Task"))?;
+    let resolved =
+        resolved.ok_or_else(|| format!("pipeline task `{name}` has no resolved Task"))?;
     let retries = task.retries.as_ref().map_or(0, |r| r.value.max(0) as u32);
-    let mut scope = scope.clone();
     scope.set_context("pipelineTask.retries", retries.to_string());
-    let scope = &scope;
+    let outer = scope;
+    let scope = &outer;
     let params: Vec<(String, Value)> = task
         .params
         .iter()
@@ -862,13 +908,14 @@ fn instances(
         };
         workspaces.push(bound);
     }
+    let combos = task.matrix.as_ref().map(|m| matrix::fan_out(m, scope));
     let base = TaskInstance {
-        step_actions: resolved.step_actions.clone(),
+        step_actions: resolved.step_actions,
         run_id: plan.run_id,
         pipeline_task: Some(name.to_owned()),
         finally,
         name: format!("{}-{name}", plan.name),
-        task_name: resolved.name.clone(),
+        task_name: resolved.name,
         spec,
         embedded: resolved.embedded,
         params,
@@ -880,12 +927,11 @@ fn instances(
             .on_error
             .as_ref()
             .is_some_and(|e| e.value == "continue"),
-        outer: scope.clone(),
+        outer,
     };
-    let Some(m) = &task.matrix else {
+    let Some(combos) = combos else {
         return Ok((vec![base], false));
     };
-    let combos = matrix::fan_out(m, scope);
     let out = combos
         .into_iter()
         .enumerate()

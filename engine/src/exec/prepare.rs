@@ -173,7 +173,18 @@ pub fn prepare(
                     .retries
                     .as_ref()
                     .map_or(0, |r| r.value.max(0) as u32);
-                let body = spec.and_then(|spec| {
+                let body = spec.and_then(|mut spec| {
+                    // The pod template's volumes are the pod's: the steps may mount them.
+                    if let Some(pod) = &tr.spec.pod_template {
+                        let own: Vec<String> =
+                            spec.volumes.iter().map(|v| v.name.value.clone()).collect();
+                        spec.volumes.extend(
+                            pod.volumes
+                                .iter()
+                                .filter(|v| !own.contains(&v.name.value))
+                                .cloned(),
+                        );
+                    }
                     task_body(
                         id,
                         &name,
@@ -692,7 +703,7 @@ fn prepare_pipeline_run(
         let mut by_ref: HashMap<String, Arc<TaskSpec>> = HashMap::new();
         for t in spec.tasks.iter_mut().chain(spec.finally.iter_mut()) {
             let embedded = t.task_spec.take();
-            let resolved = match (&t.task_ref, embedded) {
+            let resolved = match (t.task_ref.as_ref(), embedded) {
                 (Some(r), _) => {
                     let found = catalog.task(r).map_err(|e| Refusal {
                         reason: "CouldntGetTask",

@@ -1,21 +1,29 @@
 //! The values `$(…)` references stand for while a run executes: params, context variables,
-//! task results and statuses, result and workspace paths. A [`Scope`] is a plain table
-//! built up as the run goes; [`crate::subst`] reads it through [`Lookup`].
+//! task results and statuses, result and workspace paths. A [`Scope`] is a table built up as
+//! the run goes, over an optional shared parent (the PipelineRun's values, which every one of
+//! its TaskRuns sees without copying them); [`crate::subst`] reads it through [`Lookup`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::model::param::ParamValue;
 use crate::subst::{Lookup, Value};
 use crate::vars::Var;
 
-/// A table of known values, keyed by a canonical form of the reference.
+/// A table of known values, keyed by a canonical form of the reference. Its own values hide
+/// the parent's.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     values: HashMap<String, Value>,
+    parent: Option<Arc<Scope>>,
+    /// The parent's params are not seen (a Task's params are only its own).
+    parent_without_params: bool,
 }
 
+const PARAMS: &str = "params\0";
+
 fn param_key(name: &str) -> String {
-    format!("params\0{name}")
+    format!("{PARAMS}{name}")
 }
 
 impl Scope {
@@ -23,12 +31,73 @@ impl Scope {
         Self::default()
     }
 
+    /// An empty scope that sees every value of `parent` (until it sets its own).
+    pub fn child_of(parent: Arc<Scope>) -> Self {
+        Scope {
+            values: HashMap::new(),
+            parent: Some(parent),
+            parent_without_params: false,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        if let Some(v) = self.values.get(key) {
+            return Some(v);
+        }
+        let parent = self.parent.as_deref()?;
+        if self.parent_without_params && key.starts_with(PARAMS) {
+            return None;
+        }
+        parent.get(key)
+    }
+
+    /// Calls `f` with every value this scope sees (its own first; params of the parent
+    /// only when `params`).
+    fn for_each_visible(&self, params: bool, f: &mut dyn FnMut(&String, &Value)) {
+        for (k, v) in &self.values {
+            if params || !k.starts_with(PARAMS) {
+                f(k, v);
+            }
+        }
+        if let Some(parent) = &self.parent {
+            let params = params && !self.parent_without_params;
+            parent.for_each_visible(params, &mut |k, v| {
+                if !self.values.contains_key(k) {
+                    f(k, v);
+                }
+            });
+        }
+    }
+
+    /// Copies every value of `other` that this scope does not have, params only when
+    /// `params`. A scope without a parent of its own shares `other`'s instead of copying it.
+    fn inherit_from(&mut self, other: &Scope, params: bool) {
+        if self.parent.is_none() {
+            self.values.reserve(other.values.len());
+            for (k, v) in &other.values {
+                if (params || !k.starts_with(PARAMS)) && !self.values.contains_key(k) {
+                    self.values.insert(k.clone(), v.clone());
+                }
+            }
+            self.parent = other.parent.clone();
+            self.parent_without_params = !params || other.parent_without_params;
+            return;
+        }
+        let mut missing = Vec::new();
+        other.for_each_visible(params, &mut |k, v| {
+            if self.get(k).is_none() {
+                missing.push((k.clone(), v.clone()));
+            }
+        });
+        self.values.extend(missing);
+    }
+
     pub fn set_param(&mut self, name: &str, value: Value) {
         self.values.insert(param_key(name), value);
     }
 
     pub fn param(&self, name: &str) -> Option<&Value> {
-        self.values.get(&param_key(name))
+        self.get(&param_key(name))
     }
 
     /// `context.PATH`, e.g. `pipelineRun.name`.
@@ -43,7 +112,7 @@ impl Scope {
     }
 
     pub fn task_result(&self, task: &str, name: &str) -> Option<&Value> {
-        self.values.get(&format!("tasks\0{task}\0{name}"))
+        self.get(&format!("tasks\0{task}\0{name}"))
     }
 
     /// `tasks.TASK.status` / `tasks.TASK.reason`.
@@ -102,18 +171,12 @@ impl Scope {
 
     /// Copies every value of `other` that this scope does not have.
     pub fn inherit(&mut self, other: &Scope) {
-        for (k, v) in &other.values {
-            self.values.entry(k.clone()).or_insert_with(|| v.clone());
-        }
+        self.inherit_from(other, true);
     }
 
     /// Copies every value of `other` except params; a Task's params are only its own.
     pub fn inherit_without_params(&mut self, other: &Scope) {
-        for (k, v) in &other.values {
-            if !k.starts_with("params\0") {
-                self.values.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-        }
+        self.inherit_from(other, false);
     }
 }
 
@@ -137,7 +200,7 @@ impl Lookup for Scope {
             Var::Credentials => "credentials".to_owned(),
             _ => return None,
         };
-        self.values.get(&key)
+        self.get(&key)
     }
 }
 
@@ -218,5 +281,68 @@ pub fn substitute_value(p: &ParamValue, scope: &Scope) -> Value {
                 .map(|(k, v)| (k.clone(), substitute(v, scope)))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::Scope;
+    use crate::subst::Value;
+
+    fn text(v: Option<&Value>) -> Option<&str> {
+        match v? {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A pipeline's scope shared under a task's, as the scheduler builds them.
+    fn task_scope() -> Scope {
+        let mut pipeline = Scope::new();
+        pipeline.set_param("p", Value::String("pipeline".into()));
+        pipeline.set_param("shadowed", Value::String("pipeline".into()));
+        pipeline.set_task_result("a", "r", Value::String("from a".into()));
+        let mut task = Scope::child_of(Arc::new(pipeline));
+        task.set_param("shadowed", Value::String("task".into()));
+        task.set_context("pipelineTask.retries", "0");
+        task
+    }
+
+    #[test]
+    fn a_child_sees_its_parent_under_its_own_values() {
+        let s = task_scope();
+        assert_eq!(text(s.param("p")), Some("pipeline"));
+        assert_eq!(text(s.param("shadowed")), Some("task"));
+        assert_eq!(text(s.task_result("a", "r")), Some("from a"));
+        assert_eq!(s.param("nope"), None);
+    }
+
+    #[test]
+    fn inheriting_keeps_own_values_first_and_can_leave_params_out() {
+        let outer = task_scope();
+        let mut with = Scope::new();
+        with.set_param("p", Value::String("own".into()));
+        with.inherit(&outer);
+        assert_eq!(text(with.param("p")), Some("own"));
+        assert_eq!(text(with.param("shadowed")), Some("task"));
+        assert_eq!(text(with.task_result("a", "r")), Some("from a"));
+
+        let mut without = Scope::new();
+        without.inherit_without_params(&outer);
+        assert_eq!(without.param("p"), None);
+        assert_eq!(without.param("shadowed"), None);
+        assert_eq!(text(without.task_result("a", "r")), Some("from a"));
+
+        // A scope that has a parent already copies what it does not see, params or not.
+        let mut nested = Scope::child_of(Arc::new(with.clone()));
+        nested.inherit_without_params(&outer);
+        assert_eq!(text(nested.param("p")), Some("own"));
+        let mut again = without.clone();
+        again.inherit(&with);
+        assert_eq!(text(again.param("p")), Some("own"));
+        assert_eq!(text(again.param("shadowed")), Some("task"));
+        assert_eq!(text(again.task_result("a", "r")), Some("from a"));
     }
 }

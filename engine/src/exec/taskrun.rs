@@ -19,13 +19,15 @@ use uuid::Uuid;
 use super::Shared;
 use super::events::{ExecEvent, StepInfo};
 use super::scope::{Scope, to_json, value_of, with_default};
+use super::volumes::{self, Objects, Volumes};
 use crate::model::k8s::{
-    EnvVar, Probe as K8sProbe, ResourceRequirements, SecurityContext, YamlValue,
+    EnvFromSource, EnvVar, Probe as K8sProbe, ResourceRequirements, SecurityContext, YamlValue,
 };
 use crate::model::param::ParamType;
 use crate::model::step::{Step, StepTemplate};
 use crate::model::stepaction::StepActionSpec;
 use crate::model::task::TaskSpec;
+use crate::model::workspace::WorkspaceUsage;
 use crate::store::Status;
 use crate::subst::{Value, substitute, substitute_list};
 
@@ -180,6 +182,20 @@ fn apply_template<'s>(step: &'s Step, template: Option<&StepTemplate>) -> Cow<'s
     if s.image_pull_policy.is_none() {
         s.image_pull_policy = t.image_pull_policy.clone();
     }
+    // The template's volume mounts, but where the step mounts the same path.
+    let mut mounts: Vec<_> = t
+        .volume_mounts
+        .iter()
+        .filter(|m| {
+            !step
+                .volume_mounts
+                .iter()
+                .any(|own| own.mount_path.value == m.mount_path.value)
+        })
+        .cloned()
+        .collect();
+    mounts.extend(step.volume_mounts.iter().cloned());
+    s.volume_mounts = mounts;
     if s.security_context.is_none() {
         s.security_context = t.security_context.clone();
     }
@@ -281,6 +297,7 @@ fn build_job(
     scope: &Scope,
     id: Uuid,
     dirs: &TaskDirs,
+    volumes: &Volumes,
 ) -> Result<TaskJob, String> {
     let template = inst.spec.step_template.as_ref();
     let mut steps = Vec::with_capacity(inst.spec.steps.len());
@@ -327,7 +344,16 @@ fn build_job(
             step_scope = own;
             &step_scope
         };
-        let mut env = Vec::new();
+        let mut env = env_from(
+            template
+                .map(|t| t.env_from.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .chain(&step.env_from),
+            &shared.config.objects,
+            scope,
+            &name,
+        )?;
         for e in &step.env {
             match &e.value {
                 Some(v) => env.push((e.name.value.clone(), substitute(v, scope))),
@@ -360,7 +386,15 @@ fn build_job(
             step.compute_resources.as_ref().or(step.resources.as_ref()),
             scope,
         )?;
+        let mut mounts = volumes::mounts(
+            volumes,
+            &step.volume_mounts,
+            scope,
+            &format!("step `{name}`"),
+        )?;
+        mounts.extend(isolated_mounts(inst, &step.workspaces, scope));
         steps.push(StepJob {
+            mounts,
             name,
             image: text(&step.image, scope),
             command: list(&step.command, scope),
@@ -394,16 +428,26 @@ fn build_job(
             s.compute_resources.as_ref(),
             scope,
         )?;
+        let mut mounts = volumes::mounts(
+            volumes,
+            &s.volume_mounts,
+            scope,
+            &format!("sidecar `{name}`"),
+        )?;
+        mounts.extend(isolated_mounts(inst, &s.workspaces, scope));
         sidecars.push(StepJob {
+            mounts,
             image: text(&s.image, scope),
             command: list(&s.command, scope),
             args: list(&s.args, scope),
             script: text(&s.script, scope),
-            env: s
-                .env
-                .iter()
-                .filter_map(|e| Some((e.name.value.clone(), substitute(e.value.as_ref()?, scope))))
-                .collect(),
+            env: {
+                let mut env = env_from(s.env_from.iter(), &shared.config.objects, scope, &name)?;
+                env.extend(s.env.iter().filter_map(|e| {
+                    Some((e.name.value.clone(), substitute(e.value.as_ref()?, scope)))
+                }));
+                env
+            },
             working_dir: text(&s.working_dir, scope),
             readiness: s
                 .readiness_probe
@@ -419,14 +463,28 @@ fn build_job(
             mount_path: "/tekton/results".to_owned(),
             read_only: false,
         },
+        // Read-only, as in Tekton: a container runner mounts each step's own
+        // `step-NAME` directory writable over it.
         Mount {
             host_path: dirs.steps.clone(),
             mount_path: "/tekton/steps".to_owned(),
-            read_only: false,
+            read_only: true,
         },
     ];
+    // An isolated workspace (one a step or sidecar names in its own `workspaces`) is
+    // mounted only into those.
+    let isolated = |name: &str| {
+        inst.spec
+            .steps
+            .iter()
+            .flat_map(|s| &s.workspaces)
+            .chain(inst.spec.sidecars.iter().flat_map(|s| &s.workspaces))
+            .any(|u| u.name.value == name)
+    };
     for w in &inst.workspaces {
-        if let (Some(host), Some(decl)) = (&w.host, inst.spec.workspace(&w.name)) {
+        if let (Some(host), Some(decl)) = (&w.host, inst.spec.workspace(&w.name))
+            && !isolated(&w.name)
+        {
             mounts.push(Mount {
                 host_path: host.clone(),
                 mount_path: decl.effective_mount_path(),
@@ -453,6 +511,71 @@ fn build_job(
         exit_codes,
         grace: shared.config.grace,
     })
+}
+
+/// The variables of `envFrom`: every key of each ConfigMap or Secret (among the files),
+/// with its `prefix`. A missing object is an error unless it is `optional`.
+fn env_from<'a>(
+    sources: impl Iterator<Item = &'a EnvFromSource>,
+    objects: &Objects,
+    scope: &Scope,
+    who: &str,
+) -> Result<Vec<(String, String)>, String> {
+    let mut env = Vec::new();
+    for source in sources {
+        let (config_map, reference) = match (&source.config_map_ref, &source.secret_ref) {
+            (Some(r), _) => (true, r),
+            (None, Some(r)) => (false, r),
+            (None, None) => continue,
+        };
+        let name = reference
+            .name
+            .as_ref()
+            .map(|n| substitute(n, scope))
+            .unwrap_or_default();
+        let Some(keys) = objects.keys(config_map, &name) else {
+            if reference.optional.unwrap_or(false) {
+                continue;
+            }
+            let kind = if config_map { "ConfigMap" } else { "Secret" };
+            return Err(format!(
+                "`{who}`: envFrom names the {kind} `{name}`, which is not in the files"
+            ));
+        };
+        let prefix = source
+            .prefix
+            .as_ref()
+            .map(|p| substitute(p, scope))
+            .unwrap_or_default();
+        for (key, value) in keys {
+            env.retain(|(k, _): &(String, String)| *k != format!("{prefix}{key}"));
+            env.push((
+                format!("{prefix}{key}"),
+                String::from_utf8_lossy(value).into_owned(),
+            ));
+        }
+    }
+    Ok(env)
+}
+
+/// The mounts of the workspaces a step or sidecar names in its own `workspaces` (at its
+/// `mountPath`, else the workspace's).
+fn isolated_mounts(inst: &TaskInstance, usages: &[WorkspaceUsage], scope: &Scope) -> Vec<Mount> {
+    usages
+        .iter()
+        .filter_map(|u| {
+            let bound = inst.workspaces.iter().find(|w| w.name == u.name.value)?;
+            let decl = inst.spec.workspace(&u.name.value)?;
+            Some(Mount {
+                host_path: bound.host.clone()?,
+                mount_path: u
+                    .mount_path
+                    .as_ref()
+                    .map_or_else(|| decl.effective_mount_path(), |p| substitute(p, scope)),
+                read_only: decl.read_only.unwrap_or(false),
+            })
+        })
+        .collect()
 }
 
 /// The container settings of a step or sidecar: `imagePullPolicy`,
@@ -818,8 +941,8 @@ async fn run_attempt(
     }
     for (i, s) in inst.spec.steps.iter().enumerate() {
         let name = step_name(s, i);
-        let host = dirs.steps.join(&name).join("exitCode");
-        let path = runner.path_in_step(&host, &format!("/tekton/steps/{name}/exitCode"));
+        let host = dirs.steps.join(format!("step-{name}")).join("exitCode");
+        let path = runner.path_in_step(&host, &format!("/tekton/steps/step-{name}/exitCode"));
         // Tekton documents `$(steps.step-NAME.exitCode.path)`; the bare name works too.
         scope.set_step_exit_code_path(&format!("step-{name}"), path.clone());
         scope.set_step_exit_code_path(&name, path);
@@ -861,7 +984,18 @@ async fn run_attempt(
         }
     }
 
-    let job = match build_job(shared, inst, &scope, id, &dirs) {
+    let volumes = if inst.spec.volumes.is_empty() {
+        Ok(Volumes::default())
+    } else {
+        volumes::prepare(
+            &inst.spec.volumes,
+            &shared.config.objects,
+            &run_dir.join("volumes").join(&leaf),
+            &shared.config.volumes_dir,
+            &scope,
+        )
+    };
+    let job = match volumes.and_then(|v| build_job(shared, inst, &scope, id, &dirs, &v)) {
         Ok(job) => job,
         Err(message) => {
             return finish(

@@ -5,6 +5,7 @@
 //! Fields v1 dropped (PipelineResources, container fields of steps) are removed with a warning.
 
 use super::Resource;
+use super::boxed::OptionBox;
 use super::k8s::YamlValue;
 use super::param::{Param, ParamValue};
 use super::pipeline::{EmbeddedTask, PipelineRef, PipelineSpec, PipelineTask, TaskRef};
@@ -31,8 +32,9 @@ pub fn to_v1(resource: &mut Resource, diags: &mut Diagnostics) {
 
 const RESOURCES_HINT: &str = "tekton.dev/v1 removed PipelineResources; use workspaces, params and results (for example a git-clone Task writing to a workspace)";
 
-fn pipeline_resources(field: &mut Option<Spanned<YamlValue>>, what: &str, diags: &mut Diagnostics) {
-    if let Some(value) = field.take() {
+/// Warns about `resources` (PipelineResources), already taken out of its field.
+fn pipeline_resources(taken: Option<Spanned<YamlValue>>, what: &str, diags: &mut Diagnostics) {
+    if let Some(value) = taken {
         diags
             .warning(
                 Code::Deprecated,
@@ -42,6 +44,17 @@ fn pipeline_resources(field: &mut Option<Spanned<YamlValue>>, what: &str, diags:
             .label("PipelineResources")
             .hint(RESOURCES_HINT);
     }
+}
+
+/// [`compute_resources`] for the boxed fields of steps and step templates.
+fn boxed_compute_resources<T>(
+    resources: &mut OptionBox<Spanned<T>>,
+    compute: &mut OptionBox<Spanned<T>>,
+    diags: &mut Diagnostics,
+) {
+    let (mut r, mut c) = (resources.take(), compute.take());
+    compute_resources(&mut r, &mut c, diags);
+    (*resources, *compute) = (r.into(), c.into());
 }
 
 /// Moves v1beta1 `resources` to `computeResources` (which v1beta1 does not have).
@@ -67,7 +80,7 @@ fn compute_resources<T>(
 }
 
 fn dropped_field(
-    field: &mut Option<Spanned<YamlValue>>,
+    field: &mut OptionBox<Spanned<YamlValue>>,
     name: &str,
     container: &str,
     diags: &mut Diagnostics,
@@ -87,7 +100,7 @@ fn dropped_field(
 }
 
 fn step(step: &mut Step, diags: &mut Diagnostics) {
-    compute_resources(&mut step.resources, &mut step.compute_resources, diags);
+    boxed_compute_resources(&mut step.resources, &mut step.compute_resources, diags);
     let what = "step";
     dropped_field(&mut step.ports, "ports", what, diags);
     dropped_field(&mut step.liveness_probe, "livenessProbe", what, diags);
@@ -112,7 +125,7 @@ fn step(step: &mut Step, diags: &mut Diagnostics) {
 }
 
 fn step_template(t: &mut StepTemplate, diags: &mut Diagnostics) {
-    compute_resources(&mut t.resources, &mut t.compute_resources, diags);
+    boxed_compute_resources(&mut t.resources, &mut t.compute_resources, diags);
     let what = "stepTemplate";
     dropped_field(&mut t.name, "name", what, diags);
     dropped_field(&mut t.ports, "ports", what, diags);
@@ -142,11 +155,11 @@ fn sidecar(s: &mut Sidecar, diags: &mut Diagnostics) {
 }
 
 fn task_spec(spec: &mut TaskSpec, diags: &mut Diagnostics) {
-    pipeline_resources(&mut spec.resources, "Task", diags);
+    pipeline_resources(spec.resources.take(), "Task", diags);
     for s in &mut spec.steps {
         step(s, diags);
     }
-    if let Some(t) = &mut spec.step_template {
+    if let Some(t) = spec.step_template.as_mut() {
         step_template(t, diags);
     }
     for s in &mut spec.sidecars {
@@ -223,17 +236,17 @@ fn pipeline_ref(r: &mut PipelineRef, diags: &mut Diagnostics) {
 }
 
 fn pipeline_task(t: &mut PipelineTask, diags: &mut Diagnostics) {
-    pipeline_resources(&mut t.resources, "pipeline task", diags);
-    if let Some(r) = &mut t.task_ref {
+    pipeline_resources(t.resources.take(), "pipeline task", diags);
+    if let Some(r) = t.task_ref.as_mut() {
         task_ref(r, diags);
     }
-    if let Some(spec) = &mut t.task_spec {
+    if let Some(spec) = t.task_spec.as_mut() {
         embedded_task(spec, diags);
     }
 }
 
 fn pipeline_spec(spec: &mut PipelineSpec, diags: &mut Diagnostics) {
-    pipeline_resources(&mut spec.resources, "Pipeline", diags);
+    pipeline_resources(spec.resources.take(), "Pipeline", diags);
     for t in spec.tasks.iter_mut().chain(spec.finally.iter_mut()) {
         pipeline_task(t, diags);
     }
@@ -247,7 +260,7 @@ fn overrides_to_specs(overrides: Vec<TaskRunStepOverride>, specs: &mut Vec<TaskR
 }
 
 fn task_run_spec(spec: &mut TaskRunSpec, diags: &mut Diagnostics) {
-    pipeline_resources(&mut spec.resources, "TaskRun", diags);
+    pipeline_resources(spec.resources.take(), "TaskRun", diags);
     if let Some(r) = &mut spec.task_ref {
         task_ref(r, diags);
     }
@@ -282,7 +295,7 @@ fn pipeline_task_run_spec(spec: &mut PipelineTaskRunSpec) {
 }
 
 fn pipeline_run_spec(spec: &mut PipelineRunSpec, diags: &mut Diagnostics) {
-    pipeline_resources(&mut spec.resources, "PipelineRun", diags);
+    pipeline_resources(spec.resources.take(), "PipelineRun", diags);
     if let Some(r) = &mut spec.pipeline_ref {
         pipeline_ref(r, diags);
     }

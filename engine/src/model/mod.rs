@@ -3,6 +3,7 @@
 //! hold both tekton.dev/v1 and v1beta1 fields (v1beta1-only ones are marked
 //! `x-runnel-v1beta1` in the schema); [`convert::to_v1`] moves a v1beta1 resource to v1 shape.
 
+pub mod boxed;
 pub mod configmap;
 pub mod convert;
 pub mod k8s;
@@ -18,6 +19,7 @@ pub mod workspace;
 
 use std::fmt;
 
+pub use boxed::OptionBox;
 pub use configmap::{ConfigMap, Secret};
 pub use k8s::YamlValue;
 pub use meta::ObjectMeta;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::boxed::OptionBox;
 use super::k8s::YamlValue;
 use super::meta::ObjectMeta;
 use super::param::{Param, ParamSpec};
@@ -87,11 +88,11 @@ pub struct PipelineTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The Task to run, by reference.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_ref: Option<Spanned<TaskRef>>,
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+    pub task_ref: OptionBox<Spanned<TaskRef>>,
     /// The Task to run, embedded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_spec: Option<Spanned<EmbeddedTask>>,
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+    pub task_spec: OptionBox<Spanned<EmbeddedTask>>,
     /// Conditions under which the task runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub when: Vec<WhenExpression>,
@@ -105,8 +106,8 @@ pub struct PipelineTask {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<Param>,
     /// Fan the task out over combinations of param values.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub matrix: Option<Spanned<Matrix>>,
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+    pub matrix: OptionBox<Spanned<Matrix>>,
     /// Pipeline workspaces bound to the Task's workspaces.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workspaces: Vec<WorkspacePipelineTaskBinding>,
@@ -114,11 +115,11 @@ pub struct PipelineTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Spanned<String>>,
     /// A Pipeline to run as this task (pipelines in pipelines; alpha in Tekton).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pipeline_ref: Option<Spanned<YamlValue>>,
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+    pub pipeline_ref: OptionBox<Spanned<YamlValue>>,
     /// An embedded Pipeline to run as this task (alpha in Tekton).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pipeline_spec: Option<Spanned<YamlValue>>,
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+    pub pipeline_spec: OptionBox<Spanned<YamlValue>>,
     /// `stopAndFail` (default) or `continue` (or a `$(params…)` reference): whether the
     /// task's failure fails the Pipeline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,9 +127,9 @@ pub struct PipelineTask {
     pub on_error: Option<Spanned<String>>,
 
     /// PipelineResources (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub resources: Option<Spanned<YamlValue>>,
+    pub resources: OptionBox<Spanned<YamlValue>>,
 }
 
 /// Labels and annotations for the TaskRun of a pipeline task.
@@ -156,11 +157,11 @@ task_spec_struct! {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub kind: Option<Spanned<String>>,
         /// Spec of a custom task.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub spec: Option<Spanned<YamlValue>>,
+        #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+        pub spec: OptionBox<Spanned<YamlValue>>,
         /// Labels and annotations for the TaskRun.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub metadata: Option<PipelineTaskMetadata>,
+        #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+        pub metadata: OptionBox<PipelineTaskMetadata>,
     }
 }
 

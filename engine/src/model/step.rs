@@ -7,6 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::boxed::OptionBox;
 use super::k8s::{
     ContainerPort, EnvFromSource, EnvVar, Lifecycle, Probe, ResourceRequirements, SecurityContext,
     VolumeDevice, VolumeMount, YamlValue,
@@ -114,8 +115,8 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
     /// CPU and memory requests and limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compute_resources: Option<Spanned<ResourceRequirements>>,
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+    pub compute_resources: OptionBox<Spanned<ResourceRequirements>>,
     /// Volumes to mount.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_mounts: Vec<VolumeMount>,
@@ -126,8 +127,8 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<Spanned<String>>,
     /// Security options of the container.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_context: Option<SecurityContext>,
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+    pub security_context: OptionBox<SecurityContext>,
     /// A script to run instead of `command` (a shebang line picks the interpreter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<Spanned<String>>,
@@ -142,14 +143,14 @@ pub struct Step {
     #[schemars(schema_with = "on_error_schema")]
     pub on_error: Option<Spanned<String>>,
     /// Copy stdout to a file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stdout_config: Option<StepOutputConfig>,
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+    pub stdout_config: OptionBox<StepOutputConfig>,
     /// Copy stderr to a file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stderr_config: Option<StepOutputConfig>,
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+    pub stderr_config: OptionBox<StepOutputConfig>,
     /// Run a StepAction instead of an image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub r#ref: Option<Spanned<StepRef>>,
+    pub r#ref: Option<Box<Spanned<StepRef>>>,
     /// Params passed to the StepAction of `ref`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<Param>,
@@ -161,49 +162,49 @@ pub struct Step {
     pub when: Vec<WhenExpression>,
 
     /// v1beta1 name of `computeResources`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub resources: Option<Spanned<ResourceRequirements>>,
+    pub resources: OptionBox<Spanned<ResourceRequirements>>,
     /// Container ports (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub ports: Option<Spanned<YamlValue>>,
+    pub ports: OptionBox<Spanned<YamlValue>>,
     /// Liveness probe (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub liveness_probe: Option<Spanned<YamlValue>>,
+    pub liveness_probe: OptionBox<Spanned<YamlValue>>,
     /// Readiness probe (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub readiness_probe: Option<Spanned<YamlValue>>,
+    pub readiness_probe: OptionBox<Spanned<YamlValue>>,
     /// Startup probe (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub startup_probe: Option<Spanned<YamlValue>>,
+    pub startup_probe: OptionBox<Spanned<YamlValue>>,
     /// Lifecycle hooks (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub lifecycle: Option<Spanned<YamlValue>>,
+    pub lifecycle: OptionBox<Spanned<YamlValue>>,
     /// Termination message path (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub termination_message_path: Option<Spanned<YamlValue>>,
+    pub termination_message_path: OptionBox<Spanned<YamlValue>>,
     /// Termination message policy (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub termination_message_policy: Option<Spanned<YamlValue>>,
+    pub termination_message_policy: OptionBox<Spanned<YamlValue>>,
     /// Keep stdin open (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub stdin: Option<Spanned<YamlValue>>,
+    pub stdin: OptionBox<Spanned<YamlValue>>,
     /// Close stdin after one attach (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub stdin_once: Option<Spanned<YamlValue>>,
+    pub stdin_once: OptionBox<Spanned<YamlValue>>,
     /// Allocate a TTY (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub tty: Option<Spanned<YamlValue>>,
+    pub tty: OptionBox<Spanned<YamlValue>>,
 }
 
 /// Container settings every step of the Task starts from.
@@ -229,8 +230,8 @@ pub struct StepTemplate {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
     /// Default CPU and memory requests and limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compute_resources: Option<Spanned<ResourceRequirements>>,
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+    pub compute_resources: OptionBox<Spanned<ResourceRequirements>>,
     /// Volumes every step mounts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_mounts: Vec<VolumeMount>,
@@ -241,57 +242,57 @@ pub struct StepTemplate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<Spanned<String>>,
     /// Default security options.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_context: Option<SecurityContext>,
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
+    pub security_context: OptionBox<SecurityContext>,
 
     /// A name (meaningless on a template; dropped by tekton.dev/v1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub name: Option<Spanned<YamlValue>>,
+    pub name: OptionBox<Spanned<YamlValue>>,
     /// v1beta1 name of `computeResources`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub resources: Option<Spanned<ResourceRequirements>>,
+    pub resources: OptionBox<Spanned<ResourceRequirements>>,
     /// Container ports (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub ports: Option<Spanned<YamlValue>>,
+    pub ports: OptionBox<Spanned<YamlValue>>,
     /// Liveness probe (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub liveness_probe: Option<Spanned<YamlValue>>,
+    pub liveness_probe: OptionBox<Spanned<YamlValue>>,
     /// Readiness probe (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub readiness_probe: Option<Spanned<YamlValue>>,
+    pub readiness_probe: OptionBox<Spanned<YamlValue>>,
     /// Startup probe (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub startup_probe: Option<Spanned<YamlValue>>,
+    pub startup_probe: OptionBox<Spanned<YamlValue>>,
     /// Lifecycle hooks (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub lifecycle: Option<Spanned<YamlValue>>,
+    pub lifecycle: OptionBox<Spanned<YamlValue>>,
     /// Termination message path (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub termination_message_path: Option<Spanned<YamlValue>>,
+    pub termination_message_path: OptionBox<Spanned<YamlValue>>,
     /// Termination message policy (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub termination_message_policy: Option<Spanned<YamlValue>>,
+    pub termination_message_policy: OptionBox<Spanned<YamlValue>>,
     /// Keep stdin open (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub stdin: Option<Spanned<YamlValue>>,
+    pub stdin: OptionBox<Spanned<YamlValue>>,
     /// Close stdin after one attach (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub stdin_once: Option<Spanned<YamlValue>>,
+    pub stdin_once: OptionBox<Spanned<YamlValue>>,
     /// Allocate a TTY (dropped by tekton.dev/v1; ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "OptionBox::is_none")]
     #[schemars(extend("x-runnel-v1beta1" = true))]
-    pub tty: Option<Spanned<YamlValue>>,
+    pub tty: OptionBox<Spanned<YamlValue>>,
 }
 
 /// A container that runs beside the steps for the whole TaskRun (a database, a daemon, ...).

@@ -39,8 +39,8 @@ macro_rules! task_spec_struct {
             #[serde(default, skip_serializing_if = "Vec::is_empty")]
             pub volumes: Vec<$crate::model::k8s::Volume>,
             /// Settings every step starts from.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub step_template: Option<$crate::model::step::StepTemplate>,
+            #[serde(default, skip_serializing_if = "crate::model::OptionBox::is_none")]
+            pub step_template: $crate::model::OptionBox<$crate::model::step::StepTemplate>,
             /// Containers that run beside the steps.
             #[serde(default, skip_serializing_if = "Vec::is_empty")]
             pub sidecars: Vec<$crate::Spanned<$crate::model::step::Sidecar>>,
@@ -51,9 +51,9 @@ macro_rules! task_spec_struct {
             #[serde(default, skip_serializing_if = "Vec::is_empty")]
             pub results: Vec<$crate::model::result::TaskResult>,
             /// PipelineResources (dropped by tekton.dev/v1; ignored).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[serde(default, skip_serializing_if = "crate::model::OptionBox::is_none")]
             #[schemars(extend("x-runnel-v1beta1" = true))]
-            pub resources: Option<$crate::Spanned<$crate::model::k8s::YamlValue>>,
+            pub resources: $crate::model::OptionBox<$crate::Spanned<$crate::model::k8s::YamlValue>>,
         }
     };
 }

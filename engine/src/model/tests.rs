@@ -419,3 +419,25 @@ fn schemas_generate_and_close_objects() {
     let volume = &pr["$defs"]["Volume"]["properties"];
     assert!(volume.get("downwardAPI").is_some() && volume.get("scaleIO").is_some());
 }
+
+/// Rarely-set fields are boxed ([`crate::model::OptionBox`]), so the types a big pipeline
+/// holds thousands of stay small (inline, a step was ~1.9 KB and a pipeline task ~2.8 KB).
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn types_held_per_task_stay_small() {
+    use std::mem::size_of;
+    let sizes = [
+        ("Step", size_of::<crate::model::Step>(), 800),
+        ("PipelineTask", size_of::<crate::model::PipelineTask>(), 512),
+        (
+            "EmbeddedTask",
+            size_of::<crate::model::pipeline::EmbeddedTask>(),
+            384,
+        ),
+        ("TaskSpec", size_of::<crate::model::TaskSpec>(), 320),
+    ];
+    for (name, size, limit) in sizes {
+        eprintln!("{name}: {size} bytes");
+        assert!(size <= limit, "{name} is {size} bytes, over {limit}");
+    }
+}

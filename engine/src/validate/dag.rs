@@ -54,7 +54,7 @@ pub fn referencing_strings(task: &PipelineTask) -> Vec<Spanned<String>> {
         out.extend(w.input.iter().cloned());
         out.extend(w.values.iter().cloned());
     }
-    if let Some(m) = &task.matrix {
+    if let Some(m) = task.matrix.as_ref() {
         for p in m
             .params
             .iter()

@@ -1,6 +1,7 @@
 //! Pipeline specs: tasks and finally tasks, their names, references, params, workspaces,
 //! `when` expressions, timeouts and matrices.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::diagnostic::{Code, Diagnostics, did_you_mean};
@@ -83,12 +84,16 @@ pub fn check_when(
 
 /// The Task a pipeline task runs, when it is known: embedded, or referenced by name and
 /// defined in the input. Custom tasks, resolvers and bundles are not known.
-fn resolve_task(ctx: &Context<'_>, file: FileId, t: &PipelineTask) -> Option<TaskSpec> {
-    if let Some(spec) = &t.task_spec {
-        return (!spec.is_custom()).then(|| spec.to_task_spec());
+fn resolve_task<'a>(
+    ctx: &Context<'a>,
+    file: FileId,
+    t: &PipelineTask,
+) -> Option<Cow<'a, TaskSpec>> {
+    if let Some(spec) = t.task_spec.as_ref() {
+        return (!spec.is_custom()).then(|| Cow::Owned(spec.to_task_spec()));
     }
     let name = local_task_name(t.task_ref.as_ref()?)?;
-    ctx.find_task(name, file).cloned()
+    ctx.find_task(name, file).map(Cow::Borrowed)
 }
 
 /// Somewhere to point at when the spec as a whole is at fault.
@@ -131,12 +136,14 @@ pub fn check_pipeline_spec(
         spec.tasks.iter().chain(&spec.finally).map(|t| &t.name),
     );
 
-    let resolved: HashMap<&str, TaskSpec> = spec
-        .tasks
-        .iter()
-        .chain(&spec.finally)
-        .filter_map(|t| Some((t.name.as_str(), resolve_task(ctx, file, t)?)))
-        .collect();
+    let mut resolved: HashMap<&str, Cow<'_, TaskSpec>> =
+        HashMap::with_capacity(spec.tasks.len() + spec.finally.len());
+    resolved.extend(
+        spec.tasks
+            .iter()
+            .chain(&spec.finally)
+            .filter_map(|t| Some((t.name.as_str(), resolve_task(ctx, file, t)?))),
+    );
     let mut scope = PipelineScope {
         params: spec
             .params
@@ -169,7 +176,7 @@ pub fn check_pipeline_spec(
             ctx,
             spec,
             t,
-            resolved.get(t.name.as_str()),
+            resolved.get(t.name.as_str()).map(|r| &**r),
             &scope,
             false,
             diags,
@@ -181,7 +188,7 @@ pub fn check_pipeline_spec(
             ctx,
             spec,
             t,
-            resolved.get(t.name.as_str()),
+            resolved.get(t.name.as_str()).map(|r| &**r),
             &scope,
             true,
             diags,
@@ -225,7 +232,7 @@ fn check_pipeline_task(
             );
     }
     let nested_pipeline = t.pipeline_ref.is_some() || t.pipeline_spec.is_some();
-    match (&t.task_ref, &t.task_spec) {
+    match (t.task_ref.as_ref(), t.task_spec.as_ref()) {
         (Some(r), Some(_)) => {
             diags
                 .error(
@@ -248,7 +255,7 @@ fn check_pipeline_task(
         }
         _ => {}
     }
-    if let Some(r) = &t.task_ref
+    if let Some(r) = t.task_ref.as_ref()
         && r.name.is_none()
         && r.resolver.is_none()
         && r.bundle.is_none()
@@ -377,7 +384,7 @@ fn check_pipeline_task(
 
     // Matrix: array params that fan the task out, never also given as plain params.
     let given: Vec<&Param> = t.params.iter().collect();
-    if let Some(m) = &t.matrix {
+    if let Some(m) = t.matrix.as_ref() {
         for p in &m.params {
             if t.params.iter().any(|q| q.name.as_str() == p.name.as_str()) {
                 diags
@@ -435,7 +442,7 @@ fn check_pipeline_task(
 
     // What the task itself takes, when it is known.
     if let Some(task_spec) = resolved {
-        let callee = match &t.task_ref {
+        let callee = match t.task_ref.as_ref() {
             Some(r) => format!("task `{}`", r.name.as_ref().map_or("?", |n| n.as_str())),
             None => format!("the embedded task of `{name}`"),
         };

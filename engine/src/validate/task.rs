@@ -80,7 +80,7 @@ pub fn check_task_spec(
     c.check_results(diags);
     c.check_workspaces(diags);
 
-    if let Some(t) = &spec.step_template {
+    if let Some(t) = spec.step_template.as_ref() {
         c.texts(diags, t.image.iter());
         c.texts(diags, t.command.iter());
         c.texts(diags, t.args.iter());

@@ -57,7 +57,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use image::{Credentials, ImageRewrite, Reference};
 
-use crate::lines::{Lines, StreamCopy};
+use crate::lines::{Lines, StreamCopy, send_line};
 use crate::{
     BoxFuture, Event, Mount, Probe, ProbeCheck, PullPolicy, Runner, StepJob, StepOutcome,
     StepStatus, Stream, TaskJob, TaskOutcome, error_outcome, file_name, format_duration, run_steps,
@@ -1168,14 +1168,4 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-async fn send_line(events: &mpsc::Sender<Event>, step: usize, stream: Stream, line: Vec<u8>) {
-    let event = Event::Output {
-        step,
-        stream,
-        at: SystemTime::now(),
-        line,
-    };
-    let _ = events.send(event).await;
 }

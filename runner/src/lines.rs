@@ -2,11 +2,13 @@
 //! `stdoutConfig.path` / `stderrConfig.path` ask for.
 
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use tokio::fs::File;
 use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::sync::mpsc;
 
-use crate::Stream;
+use crate::{Event, Stream};
 
 /// A line longer than this is reported in pieces of this size (so that output without
 /// newlines cannot exhaust memory).
@@ -95,6 +97,24 @@ impl StreamCopy {
             )
         })
     }
+}
+
+/// Sends one line of step `step` as an [`Event::Output`] stamped now; a receiver that is
+/// gone is no reason to stop the step.
+pub(crate) async fn send_line(
+    events: &mpsc::Sender<Event>,
+    step: usize,
+    stream: Stream,
+    line: Vec<u8>,
+) {
+    let event = Event::Output {
+        step,
+        stream,
+        at: SystemTime::now(),
+        line,
+    };
+    // The receiver being gone is no reason to stop the step.
+    let _ = events.send(event).await;
 }
 
 #[cfg(test)]

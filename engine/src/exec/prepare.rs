@@ -15,6 +15,7 @@ use super::EngineConfig;
 use super::pipeline::{PipelinePlan, ResolvedTask, Timeouts, WorkspaceSource, make_dir};
 use super::scope::{to_json, value_of};
 use super::taskrun::{BoundWorkspace, StepActions, TaskInstance};
+use super::volumes;
 use crate::load::Loaded;
 use crate::model::param::{ParamSpec, ParamType};
 use crate::model::pipeline::PipelineSpec;
@@ -402,47 +403,17 @@ fn cli_workspace(opts: &RunOptions, name: &str) -> Option<PathBuf> {
         .map(|(_, p)| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
 }
 
-/// Decodes standard base64 (Secret `data`); `None` when it is not base64.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 /// Writes a ConfigMap's or Secret's keys as files, as Kubernetes mounts them.
 fn materialize(
     loaded: &Loaded,
     binding: &WorkspaceBinding,
     dir: &Path,
 ) -> Result<Option<()>, Refusal> {
-    let write = |files: Vec<(String, Vec<u8>)>| -> Result<Option<()>, Refusal> {
-        std::fs::create_dir_all(dir).map_err(|e| io_refusal(dir, e))?;
-        for (k, v) in files {
-            let path = dir.join(&k);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io_refusal(parent, e))?;
-            }
-            std::fs::write(&path, v).map_err(|e| io_refusal(&path, e))?;
-        }
+    let write = |files: Vec<(&str, &[u8])>| -> Result<Option<()>, Refusal> {
+        volumes::write_files(dir, files).map_err(|message| Refusal {
+            reason: "InvalidWorkspaceBindings",
+            message,
+        })?;
         Ok(Some(()))
     };
     let missing = |what: &str, name: &str, verb: &str| Refusal {
@@ -457,7 +428,7 @@ fn materialize(
     };
     let kind = |config_map: bool| if config_map { "ConfigMap" } else { "Secret" };
     if let Some(projected) = &binding.projected {
-        let mut files = Vec::new();
+        let mut all = Vec::new();
         for source in &projected.sources {
             let (config_map, obj) = match (&source.config_map, &source.secret) {
                 (Some(o), _) => (true, o),
@@ -465,11 +436,15 @@ fn materialize(
                 _ => continue,
             };
             let name = name_of_source(&obj.name);
-            let all = all_keys(loaded, config_map, &name)
+            let keys = volumes::keys_in(loaded, config_map, &name)
                 .ok_or_else(|| missing(kind(config_map), &name, "projects"))?;
-            files.extend(select_items(all, &obj.items));
+            all.push((keys, &obj.items));
         }
-        return write(files);
+        return write(
+            all.iter()
+                .flat_map(|(keys, items)| volumes::select(keys, items))
+                .collect(),
+        );
     }
     let single = match (&binding.config_map, &binding.secret) {
         (Some(cm), _) => Some((true, name_of_source(&cm.name), &cm.items)),
@@ -477,59 +452,16 @@ fn materialize(
         _ => None,
     };
     if let Some((config_map, name, items)) = single {
-        let all = all_keys(loaded, config_map, &name)
+        let keys = volumes::keys_in(loaded, config_map, &name)
             .ok_or_else(|| missing(kind(config_map), &name, "binds"))?;
-        return write(select_items(all, items));
+        return write(volumes::select(&keys, items));
     }
     Ok(None)
 }
 
-/// With `items`, only the keys listed, each at its `path` (as Kubernetes projects them).
-fn select_items(
-    files: Vec<(String, Vec<u8>)>,
-    items: &[crate::model::k8s::KeyToPath],
-) -> Vec<(String, Vec<u8>)> {
-    if items.is_empty() {
-        return files;
-    }
-    items
-        .iter()
-        .filter_map(|item| {
-            let (_, data) = files.iter().find(|(k, _)| *k == item.key.value)?;
-            Some((item.path.value.clone(), data.clone()))
-        })
-        .collect()
-}
-
-/// Every key of a ConfigMap or Secret among the documents, `None` when there is none.
-fn all_keys(loaded: &Loaded, config_map: bool, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
-    loaded.resources.iter().find_map(|r| match &r.resource {
-        Resource::ConfigMap(c) if config_map && name_of(&c.metadata) == name => Some(
-            c.data
-                .iter()
-                .map(|(k, v)| (k.clone(), v.value.clone().into_bytes()))
-                .collect(),
-        ),
-        Resource::Secret(sec) if !config_map && name_of(&sec.metadata) == name => {
-            let mut files: Vec<(String, Vec<u8>)> = sec
-                .data
-                .iter()
-                .map(|(k, v)| (k.clone(), base64_decode(v).unwrap_or_default()))
-                .collect();
-            files.extend(
-                sec.string_data
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.value.clone().into_bytes())),
-            );
-            Some(files)
-        }
-        _ => None,
-    })
-}
-
 /// The value of a ConfigMap's or Secret's key among the documents.
 fn key_value(loaded: &Loaded, config_map: bool, name: &str, key: &str) -> Option<String> {
-    let (_, data) = all_keys(loaded, config_map, name)?
+    let (_, data) = volumes::keys_in(loaded, config_map, name)?
         .into_iter()
         .find(|(k, _)| k == key)?;
     String::from_utf8(data).ok()
@@ -595,13 +527,6 @@ fn workspace_refusal(message: String) -> Refusal {
 /// [`WorkspaceSource::host_dir`], refused as Tekton refuses bad bindings.
 fn host_dir(host: PathBuf, name: &str) -> Result<WorkspaceSource, Refusal> {
     WorkspaceSource::host_dir(host, name).map_err(workspace_refusal)
-}
-
-fn io_refusal(path: &Path, e: std::io::Error) -> Refusal {
-    Refusal {
-        reason: "InvalidWorkspaceBindings",
-        message: format!("cannot create {}: {e}", path.display()),
-    }
 }
 
 /// Where a workspace binding lives on the host.

@@ -22,8 +22,8 @@ use crate::subst::substitute;
 /// The ConfigMaps and Secrets among the documents, by name: each key with its bytes.
 #[derive(Debug, Default, Clone)]
 pub struct Objects {
-    config_maps: HashMap<String, Vec<(String, Vec<u8>)>>,
-    secrets: HashMap<String, Vec<(String, Vec<u8>)>>,
+    config_maps: HashMap<String, Keys>,
+    secrets: HashMap<String, Keys>,
 }
 
 fn name_of(meta: &ObjectMeta) -> String {
@@ -37,34 +37,13 @@ impl Objects {
     pub fn from_loaded(loaded: &Loaded) -> Objects {
         let mut objects = Objects::default();
         for r in &loaded.resources {
-            match &r.resource {
-                Resource::ConfigMap(c) => {
-                    let mut keys: Vec<(String, Vec<u8>)> = c
-                        .data
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.value.clone().into_bytes()))
-                        .collect();
-                    keys.extend(
-                        c.binary_data
-                            .iter()
-                            .map(|(k, v)| (k.clone(), decode(&v.value))),
-                    );
-                    objects.config_maps.insert(name_of(&c.metadata), keys);
-                }
-                Resource::Secret(s) => {
-                    let mut keys: Vec<(String, Vec<u8>)> = s
-                        .data
-                        .iter()
-                        .map(|(k, v)| (k.clone(), decode(&v.value)))
-                        .collect();
-                    keys.extend(
-                        s.string_data
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.value.clone().into_bytes())),
-                    );
-                    objects.secrets.insert(name_of(&s.metadata), keys);
-                }
-                _ => {}
+            if let Some((config_map, name, keys)) = object_keys(&r.resource) {
+                let map = if config_map {
+                    &mut objects.config_maps
+                } else {
+                    &mut objects.secrets
+                };
+                map.insert(name, keys);
             }
         }
         objects
@@ -79,6 +58,74 @@ impl Objects {
         };
         map.get(name).map(Vec::as_slice)
     }
+}
+
+/// The keys of a ConfigMap or Secret, each with its bytes.
+pub type Keys = Vec<(String, Vec<u8>)>;
+
+/// A ConfigMap's or Secret's keys with their bytes: `(is a ConfigMap, name, keys)`.
+fn object_keys(resource: &Resource) -> Option<(bool, String, Keys)> {
+    let (config_map, meta, text, encoded) = match resource {
+        Resource::ConfigMap(c) => (true, &c.metadata, &c.data, &c.binary_data),
+        Resource::Secret(s) => (false, &s.metadata, &s.string_data, &s.data),
+        _ => return None,
+    };
+    let mut keys: Vec<(String, Vec<u8>)> = encoded
+        .iter()
+        .map(|(k, v)| (k.clone(), decode(&v.value)))
+        .collect();
+    keys.extend(
+        text.iter()
+            .map(|(k, v)| (k.clone(), v.value.clone().into_bytes())),
+    );
+    Some((config_map, name_of(meta), keys))
+}
+
+/// The keys of the ConfigMap (or Secret) `name` among the documents, `None` when there is
+/// none (the first such document wins).
+pub(super) fn keys_in(loaded: &Loaded, config_map: bool, name: &str) -> Option<Keys> {
+    loaded.resources.iter().find_map(|r| {
+        object_keys(&r.resource)
+            .filter(|(cm, n, _)| *cm == config_map && n == name)
+            .map(|(_, _, keys)| keys)
+    })
+}
+
+/// With `items`, only the keys listed, each at its `path` (as Kubernetes projects them);
+/// without, every key at its own name.
+pub(super) fn select<'a>(
+    keys: &'a [(String, Vec<u8>)],
+    items: &'a [KeyToPath],
+) -> Vec<(&'a str, &'a [u8])> {
+    if items.is_empty() {
+        return keys
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+    }
+    items
+        .iter()
+        .filter_map(|item| {
+            let (_, data) = keys.iter().find(|(k, _)| *k == item.key.value)?;
+            Some((item.path.value.as_str(), data.as_slice()))
+        })
+        .collect()
+}
+
+/// Writes `files` (relative path, bytes) under `dir`, creating directories.
+pub(super) fn write_files<'a>(
+    dir: &Path,
+    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<(), String> {
+    make(dir)?;
+    for (path, data) in files {
+        let file = dir.join(path);
+        if let Some(parent) = file.parent() {
+            make(parent)?;
+        }
+        std::fs::write(&file, data).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    }
+    Ok(())
 }
 
 /// Base64 as Kubernetes writes it; what does not decode is taken as it is.
@@ -169,26 +216,7 @@ fn write_keys(
             "volume `{volume}` mounts the {kind} `{object}`, which is not in the files"
         ));
     };
-    let chosen: Vec<(&str, &[u8])> = if items.is_empty() {
-        keys.iter()
-            .map(|(k, v)| (k.as_str(), v.as_slice()))
-            .collect()
-    } else {
-        items
-            .iter()
-            .filter_map(|item| {
-                let (_, data) = keys.iter().find(|(k, _)| *k == item.key.value)?;
-                Some((item.path.value.as_str(), data.as_slice()))
-            })
-            .collect()
-    };
-    for (path, data) in chosen {
-        let file = dir.join(path);
-        if let Some(parent) = file.parent() {
-            make(parent)?;
-        }
-        std::fs::write(&file, data).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    }
+    write_files(dir, select(keys, items))?;
     Ok(dir.to_path_buf())
 }
 

@@ -1,13 +1,13 @@
 //! Forwarding a step's stdout or stderr as [`Event::Output`] lines.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::lines::{MAX_LINE, StreamCopy};
+use crate::lines::{MAX_LINE, StreamCopy, send_line};
 use crate::{Event, Stream};
 
 /// How long a pipe is still waited on after the step's main process exited (and what was
@@ -112,15 +112,4 @@ async fn read_lines<R: AsyncRead + Unpin>(
     if !line.is_empty() {
         send_line(events, step, stream, line).await;
     }
-}
-
-async fn send_line(events: &mpsc::Sender<Event>, step: usize, stream: Stream, line: Vec<u8>) {
-    let event = Event::Output {
-        step,
-        stream,
-        at: SystemTime::now(),
-        line,
-    };
-    // The receiver being gone is no reason to stop the step.
-    let _ = events.send(event).await;
 }

@@ -29,7 +29,8 @@
 //! **Nothing left behind.** Every container and network carries the labels
 //! `dev.runnel.owner` (the runnel process, see [`DockerConfig::owner`]), `dev.runnel.run`,
 //! `dev.runnel.taskrun` and, for steps, `dev.runnel.step`, and is removed when its step or
-//! job ends. What a killed runnel left behind is removed by [`DockerRunner::reap`].
+//! job ends. What a killed runnel left behind is removed by [`DockerRunner::reap`] (at
+//! startup) and [`DockerRunner::reap_periodically`].
 
 mod image;
 
@@ -167,6 +168,7 @@ type ImageReady = OnceCell<Result<(), String>>;
 #[derive(Debug, Default)]
 struct Seen {
     rewritten: BTreeMap<String, String>,
+    /// Sidecars that did not start or get ready, networks not removed, failed reaping.
     sidecar_problems: Vec<String>,
 }
 
@@ -221,7 +223,7 @@ impl DockerRunner {
 
     /// Removes every container, network and volume labelled by a runnel whose owner
     /// `alive` says is gone (a runnel killed before it could clean up).
-    pub async fn reap(&self, alive: &dyn Fn(&str) -> bool) -> Result<Reaped, DockerError> {
+    pub async fn reap(&self, alive: &(dyn Fn(&str) -> bool + Sync)) -> Result<Reaped, DockerError> {
         let api = |action| {
             move |e: bollard::errors::Error| DockerError::Api {
                 action,
@@ -287,6 +289,35 @@ impl DockerRunner {
             }
         }
         Ok(reaped)
+    }
+
+    /// Reaps (see [`reap`](Self::reap)) every `every`, in the background, for as long as
+    /// the runner lives, so that a long-lived runnel also cleans up after others that were
+    /// killed. Failures are reported once by [`Runner::notices`].
+    pub fn reap_periodically(
+        self: &Arc<Self>,
+        every: Duration,
+        alive: fn(&str) -> bool,
+    ) -> tokio::task::JoinHandle<()> {
+        let runner = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut reported = false;
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(runner) = runner.upgrade() else {
+                    return;
+                };
+                if let Err(e) = runner.reap(&alive).await
+                    && !reported
+                {
+                    reported = true;
+                    runner
+                        .seen()
+                        .sidecar_problems
+                        .push(format!("cleaning up after stopped runnels failed: {e}"));
+                }
+            }
+        })
     }
 
     /// The image a step names, after the rewrite rules.

@@ -732,3 +732,48 @@ async fn a_step_writes_only_its_own_step_directory() {
         "mine\n"
     );
 }
+
+#[tokio::test]
+async fn the_reaper_also_runs_periodically() {
+    let Some(runner) = runner_with(config()).await else {
+        return;
+    };
+    let runner = std::sync::Arc::new(runner);
+    let name = format!("runnel-reap-later-{}", std::process::id());
+    let label = format!(
+        "{OWNER_LABEL}=runnel-test-dead-later:{}:1",
+        std::process::id()
+    );
+    let out = std::process::Command::new("docker")
+        .args([
+            "run", "-d", "--label", &label, "--name", &name, BUSYBOX, "sleep", "600",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fn alive(owner: &str) -> bool {
+        !owner.starts_with("runnel-test-dead-later:")
+    }
+    let reaper = runner.reap_periodically(Duration::from_millis(200), alive);
+    let filter = format!("label={label}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = std::process::Command::new("docker")
+            .args(["ps", "-aq", "--filter", &filter])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the periodic reaper never removed {name}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    reaper.abort();
+}

@@ -99,7 +99,10 @@ async fn make_runner(args: &Args, config: &Config) -> Result<Arc<dyn Runner>> {
                 ),
                 Err(e) => eprintln!("warning: cannot clean up after a stopped runnel: {e}"),
             }
-            Arc::new(runner)
+            let runner = Arc::new(runner);
+            // A long run also cleans up after runnels killed meanwhile.
+            runner.reap_periodically(Duration::from_secs(300), store::owner_is_alive);
+            runner
         }
     })
 }

@@ -17,6 +17,7 @@ use runnel_engine::exec::events::Observers;
 use runnel_engine::exec::{Engine, EngineConfig, RunControl, RunOptions, prepare};
 use runnel_engine::load::Loaded;
 use runnel_engine::resolve::Catalog;
+use runnel_runner::Runner;
 use runnel_runner::docker::{DockerConfig, DockerRunner};
 
 const IMAGE: &str = "runnel-test/busybox";
@@ -48,11 +49,13 @@ async fn runnel(yaml: &str, runner: Arc<DockerRunner>) -> Duration {
     let config = EngineConfig::new(state.path());
     let start = Instant::now();
     let prepared = prepare(&loaded, &catalog, &RunOptions::default(), &config).expect("prepare");
-    let engine = Engine::new(runner, Observers::default(), config);
+    let engine = Engine::new(runner.clone(), Observers::default(), config);
     for p in prepared {
         let end = engine.execute(p, RunControl::default()).await;
         assert!(end.succeeded(), "{:?} {:?}", end.reason, end.message);
     }
+    // The last containers' removal counts: the loop's `--rm` waits for it too.
+    runner.close().await;
     start.elapsed()
 }
 

@@ -159,6 +159,9 @@ pub struct DockerRunner {
     /// Each image is made present once per runner, however many steps use it.
     images: Mutex<HashMap<String, Arc<ImageReady>>>,
     seen: Mutex<Seen>,
+    /// Removals of ended steps' containers, done in the background so that the next
+    /// step need not wait for them; [`Runner::close`] waits for them.
+    removals: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Whether an image was made present, once known (the error in words).
@@ -211,6 +214,7 @@ impl DockerRunner {
             credentials,
             images: Mutex::new(HashMap::new()),
             seen: Mutex::new(Seen::default()),
+            removals: Mutex::new(Vec::new()),
         })
     }
 
@@ -662,7 +666,7 @@ impl DockerRunner {
         let outcome = self
             .drive(index, step, job, &name, copies, events, cancel)
             .await;
-        remove_container(&self.docker, &name).await;
+        self.remove_later(name);
         if let Some(code) = outcome.exit_code
             && job.exit_codes
             && let Err(message) = write_exit_code(&job.dirs.steps, &step.name, code).await
@@ -795,6 +799,18 @@ impl DockerRunner {
         }
     }
 
+    /// Removes the ended container `name` in the background.
+    fn remove_later(&self, name: String) {
+        let docker = self.docker.clone();
+        let removal = tokio::spawn(async move { remove_container(&docker, &name).await });
+        let mut removals = self
+            .removals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        removals.retain(|r| !r.is_finished());
+        removals.push(removal);
+    }
+
     /// Stops the container `name` in the background: SIGTERM, SIGKILL after `grace`.
     fn stop_soon(&self, name: &str, grace: Duration) {
         let docker = self.docker.clone();
@@ -819,6 +835,13 @@ impl DockerRunner {
             Some(Err(e)) => return Err(format!("cannot wait for the step: {}", api_message(&e))),
             None => return Err("the Docker engine did not say how the step ended".to_string()),
         };
+        // Only a step that failed can have been killed for its memory.
+        if code == 0 {
+            return Ok(Exit {
+                code: 0,
+                oom: false,
+            });
+        }
         let state = self
             .docker
             .inspect_container(name, None)
@@ -849,6 +872,18 @@ impl Runner for DockerRunner {
         cancel: CancellationToken,
     ) -> BoxFuture<'a, TaskOutcome> {
         Box::pin(self.run(job, events, cancel))
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            let removals = std::mem::take(
+                &mut *self
+                    .removals
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            );
+            futures::future::join_all(removals).await;
+        })
     }
 
     fn notices(&self) -> Vec<String> {

@@ -49,6 +49,13 @@ pub trait Runner: Send + Sync {
         cancel: CancellationToken,
     ) -> BoxFuture<'a, TaskOutcome>;
 
+    /// Finishes what the backend left in the background (the Docker backend removes
+    /// containers off the critical path). Call it before exiting; what a crash leaves is
+    /// for the backend's own cleanup.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
     /// Things the user should be told once, at the end of a run (e.g. the local backend's
     /// list of the images it ignored).
     fn notices(&self) -> Vec<String> {

@@ -170,6 +170,7 @@ async fn run_job(runner: &DockerRunner, job: TaskJob, cancel: CancellationToken)
     });
     let id = job.id.clone();
     let outcome = runner.run_task(job, tx, cancel).await;
+    runner.close().await;
     let events = collect.await.unwrap();
     assert_eq!(
         leftovers(&id),

@@ -233,6 +233,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         ends.push(engine.execute(p, control.clone()).await);
     }
     signals.abort();
+    runner.close().await;
     recorder.close();
     match recording.await {
         Ok(Ok(())) => {}

@@ -137,6 +137,16 @@ struct Timings {
 /// Loads, validates, prepares and runs `yaml`.
 async fn run_yaml(yaml: &str, runner: Arc<dyn Runner>, max_parallel: usize) -> Timings {
     let state = tempfile::tempdir().expect("tempdir");
+    run_yaml_in(yaml, runner, max_parallel, state.path()).await
+}
+
+/// Loads, validates, prepares and runs `yaml` with its state (run directories) in `state`.
+async fn run_yaml_in(
+    yaml: &str,
+    runner: Arc<dyn Runner>,
+    max_parallel: usize,
+    state: &Path,
+) -> Timings {
     let start = Instant::now();
     let mut loaded = Loaded::new();
     loaded.add_source("bench.yaml", yaml.to_owned());
@@ -149,7 +159,7 @@ async fn run_yaml(yaml: &str, runner: Arc<dyn Runner>, max_parallel: usize) -> T
     let mut catalog = Catalog::new();
     catalog.add_loaded(&loaded, "bench.yaml");
     phase("catalog", start);
-    let mut config = EngineConfig::new(state.path());
+    let mut config = EngineConfig::new(state);
     config.max_parallel = max_parallel;
     let t = Instant::now();
     let prepared = prepare(&loaded, &catalog, &RunOptions::default(), &config).expect("prepare");
@@ -217,11 +227,21 @@ fn fanout() {
     let rt = runtime();
     let yaml = fanout_yaml(n);
     let (mut xargs, mut xargs_sh, mut runnel) = (Vec::new(), Vec::new(), Vec::new());
+    let rounds_dir = tempfile::tempdir().expect("tempdir");
     // Interleaved rounds, so that a slow moment of the machine hits both sides.
     for _ in 0..rounds {
         xargs.push(timed(&format!("seq {n} | xargs -P2 -I{{}} true")));
         xargs_sh.push(timed(&format!("seq {n} | xargs -P2 -n1 sh -c true")));
-        let t = rt.block_on(run_yaml(&yaml, Arc::new(LocalRunner::default()), 2));
+        // Each round's run directories stay until the case ends: ext4 makes a directory
+        // slowly while many were deleted in the last minute (`recently_deleted`), which
+        // would charge one round's cleanup to the next round's mkdirs.
+        let state = rounds_dir.path().join(format!("round-{}", runnel.len()));
+        let t = rt.block_on(run_yaml_in(
+            &yaml,
+            Arc::new(LocalRunner::default()),
+            2,
+            &state,
+        ));
         runnel.push(t.run);
     }
     let (x, xs, r) = (median(xargs), median(xargs_sh), median(runnel));

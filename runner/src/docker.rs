@@ -48,8 +48,8 @@ use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
 };
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     RemoveVolumeOptionsBuilder, StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures::StreamExt;
@@ -693,21 +693,19 @@ impl DockerRunner {
         events: &mpsc::Sender<Event>,
         cancel: &CancellationToken,
     ) -> StepOutcome {
-        let attach = AttachContainerOptionsBuilder::new()
-            .stdout(true)
-            .stderr(true)
-            .stream(true)
-            .logs(true)
-            .build();
-        let mut output = match self.docker.attach_container(name, Some(attach)).await {
-            Ok(attached) => attached.output,
-            Err(e) => {
-                return error_outcome(format!("cannot attach to the step: {}", api_message(&e)));
-            }
-        };
         if let Err(e) = self.docker.start_container(name, None).await {
             return error_outcome(format!("cannot start the step: {}", api_message(&e)));
         }
+        // The container's log, followed from its first line until it stops. Unlike an
+        // attach made before the start, this loses nothing a quick step writes before the
+        // engine has connected its streams: the logging driver keeps every line.
+        let follow = LogsOptionsBuilder::new()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut output = self.docker.logs(name, Some(follow));
+        let mut read_error: Option<String> = None;
         let started = SystemTime::now();
         let _ = events
             .send(Event::StepStarted {
@@ -733,7 +731,14 @@ impl DockerRunner {
                 }
             };
             let (stream, bytes) = match chunk {
-                None | Some(Err(_)) => break,
+                None => break,
+                Some(Err(e)) => {
+                    read_error = Some(format!(
+                        "the step's output could not be read: {}",
+                        api_message(&e)
+                    ));
+                    break;
+                }
                 Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
                     (Stream::Stdout, message)
                 }
@@ -785,6 +790,9 @@ impl DockerRunner {
                 (StepStatus::Failed, Some(format!("exited with code {code}")))
             }
         };
+        // A log the engine cannot read (a logging driver without reads) is said, but does
+        // not fail the step.
+        problems.extend(read_error);
         let message = match (message, problems.is_empty()) {
             (message, true) => message,
             (None, false) => Some(problems.join("; ")),

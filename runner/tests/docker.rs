@@ -778,3 +778,30 @@ async fn the_reaper_also_runs_periodically() {
     }
     reaper.abort();
 }
+
+#[tokio::test]
+async fn quick_steps_lose_no_output() {
+    let Some(runner) = runner_with(config()).await else {
+        return;
+    };
+    let fx = Fixture::new();
+    // Steps that print and exit at once: their output must all arrive, however fast the
+    // container ends.
+    let steps: Vec<StepJob> = (0..20)
+        .map(|i| StepJob {
+            name: format!("s{i}"),
+            image: Some(BUSYBOX.into()),
+            command: vec!["echo".into(), format!("line {i}")],
+            ..StepJob::default()
+        })
+        .collect();
+    let r = run(&runner, fx.job(steps)).await;
+    for i in 0..20 {
+        assert_eq!(r.step(i).status, StepStatus::Succeeded, "{:?}", r.step(i));
+        assert_eq!(
+            r.lines(i, Stream::Stdout),
+            [format!("line {i}")],
+            "step {i}"
+        );
+    }
+}

@@ -184,6 +184,20 @@ async fn run(runner: &DockerRunner, job: TaskJob) -> Run {
     run_job(runner, job, CancellationToken::new()).await
 }
 
+/// Runs `docker ARGS`, which must succeed, and returns its trimmed stdout.
+fn docker(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Containers and networks labelled with the TaskRun `id`.
 fn leftovers(id: &str) -> Vec<String> {
     let filter = format!("label={TASKRUN_LABEL}={id}");
@@ -583,18 +597,6 @@ async fn the_reaper_removes_what_a_dead_runnel_left() {
     };
     let dead = format!("runnel-test-dead:{}:1", std::process::id());
     let label = format!("{OWNER_LABEL}={dead}");
-    let docker = |args: &[&str]| {
-        let out = std::process::Command::new("docker")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
     let suffix = std::process::id();
     docker(&[
         "network",
@@ -655,20 +657,8 @@ async fn steps_without_a_command_run_the_image_entrypoint_as_tekton_resolves_it(
     };
     // An image with an entrypoint and a cmd, made from the busybox image.
     let image = format!("runnel-test/echo-entry:{}", std::process::id());
-    let sh = |args: &[&str]| {
-        let out = std::process::Command::new("docker")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    let base = sh(&["create", BUSYBOX]);
-    sh(&[
+    let base = docker(&["create", BUSYBOX]);
+    docker(&[
         "commit",
         "--change",
         r#"ENTRYPOINT ["/bin/echo", "entry"]"#,
@@ -677,7 +667,7 @@ async fn steps_without_a_command_run_the_image_entrypoint_as_tekton_resolves_it(
         &base,
         &image,
     ]);
-    sh(&["rm", &base]);
+    docker(&["rm", &base]);
     let fx = Fixture::new();
     let steps = vec![
         StepJob {
@@ -693,7 +683,7 @@ async fn steps_without_a_command_run_the_image_entrypoint_as_tekton_resolves_it(
         },
     ];
     let r = run(&runner, fx.job(steps)).await;
-    sh(&["rmi", &image]);
+    docker(&["rmi", &image]);
     assert_eq!(r.step(0).status, StepStatus::Succeeded, "{:?}", r.step(0));
     assert_eq!(r.lines(0, Stream::Stdout), ["entry from-cmd"]);
     assert_eq!(r.lines(1, Stream::Stdout), ["entry given"]);
@@ -745,17 +735,9 @@ async fn the_reaper_also_runs_periodically() {
         "{OWNER_LABEL}=runnel-test-dead-later:{}:1",
         std::process::id()
     );
-    let out = std::process::Command::new("docker")
-        .args([
-            "run", "-d", "--label", &label, "--name", &name, BUSYBOX, "sleep", "600",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    docker(&[
+        "run", "-d", "--label", &label, "--name", &name, BUSYBOX, "sleep", "600",
+    ]);
     fn alive(owner: &str) -> bool {
         !owner.starts_with("runnel-test-dead-later:")
     }
@@ -763,11 +745,7 @@ async fn the_reaper_also_runs_periodically() {
     let filter = format!("label={label}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = std::process::Command::new("docker")
-            .args(["ps", "-aq", "--filter", &filter])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+        if docker(&["ps", "-aq", "--filter", &filter]).is_empty() {
             break;
         }
         assert!(

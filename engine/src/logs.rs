@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
@@ -147,6 +147,22 @@ pub fn parse_line(line: &[u8]) -> Option<LogLine<'_>> {
         stream,
         text: rest.get(4..)?,
     })
+}
+
+/// How many bytes [`LogWriter::line`] stores for `line` printed at `at`: what a reader
+/// following a log live adds to its offset for each line, to know where it is in the stored
+/// log.
+pub fn stored_len(at: DateTime<Utc>, line: &[u8]) -> u64 {
+    // RFC 3339 with microseconds and `Z`, then ` out ` or ` err `; years past 9999 are wider.
+    let head = if at.year_ce().1 <= 9999 {
+        "2026-11-23T10:16:30.123456Z out ".len()
+    } else {
+        at.to_rfc3339_opts(SecondsFormat::Micros, true).len() + 5
+    };
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.split(|b| *b == b'\n')
+        .map(|part| (head + part.len() + 1) as u64)
+        .sum()
 }
 
 /// Where logs are kept: any [`ObjectStore`], with the chunk size new writers use.

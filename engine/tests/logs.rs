@@ -9,7 +9,9 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
-use runnel_engine::logs::{DEFAULT_CHUNK_SIZE, LogError, LogStore, LogStream, parse_line};
+use runnel_engine::logs::{
+    DEFAULT_CHUNK_SIZE, LogError, LogStore, LogStream, parse_line, stored_len,
+};
 use tempfile::TempDir;
 
 /// A store of each backend, with the object store underneath (to look at the chunks) and the
@@ -63,6 +65,12 @@ async fn round_trip_with_timestamps() {
             .await
             .unwrap();
         let size = w.finish().await.unwrap();
+        // What a live reader adds up for the same lines is where they end in the log.
+        let counted = stored_len(at(123_456), b"compiling runnel")
+            + stored_len(at(200_000), b"warning: unused variable\n")
+            + stored_len(at(1_000_001), b"")
+            + stored_len(at(2_000_000), b"two\nlines");
+        assert_eq!(counted, size, "{backend}");
 
         let text = logs.read("runs/r1/build/step-compile").await.unwrap();
         let expected = "2026-11-23T10:16:30.123456Z out compiling runnel\n\

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use runnel_engine::store::{
-    RunFilter, RunKind, RunRecord, Source, Status, StepRecord, Store, StoreError, TaskRunRecord,
-    new_id, owner_is_alive, owner_of_this_process,
+    DeliveryRecord, Enqueued, Outcome, QueuedRun, RunFilter, RunKind, RunRecord, Source, Status,
+    StepRecord, Store, StoreError, TaskRunRecord, new_id, owner_is_alive, owner_of_this_process,
 };
 use serde_json::json;
 use sqlx::Connection;
@@ -913,4 +913,163 @@ fn the_postgres_url_of_a_case() {
         "postgresql://u:p@h:5/t2"
     );
     assert_eq!(with_database("postgres://h", "t3"), "postgres://h/t3");
+}
+
+fn delivery(delivery_id: &str, content_key: &str) -> DeliveryRecord {
+    DeliveryRecord {
+        id: new_id(),
+        forge: "github".to_owned(),
+        delivery_id: Some(delivery_id.to_owned()),
+        event: "push".to_owned(),
+        repo: Some("acme/shop".to_owned()),
+        git_ref: Some("refs/heads/main".to_owned()),
+        sha: Some("a".repeat(40)),
+        content_key: Some(content_key.to_owned()),
+        received_at: at(0, 0),
+        outcome: Outcome::Queued,
+        status_code: 202,
+        reason: None,
+        run_id: None,
+    }
+}
+
+fn queued(run: &RunRecord) -> QueuedRun {
+    QueuedRun {
+        run: run.clone(),
+        repo: Some("acme/shop".to_owned()),
+        branch: Some("main".to_owned()),
+        request: json!({"pipeline": ".tekton/", "sha": "a".repeat(40)}),
+    }
+}
+
+#[tokio::test]
+async fn deliveries_queue_one_run_per_delivery_id_and_per_change() {
+    each_backend(|db| async move {
+        let store = db.open().await;
+        let first = run("push-1", at(0, 0));
+        let d1 = DeliveryRecord {
+            run_id: Some(first.id),
+            ..delivery("d-1", "acme/shop push main aaa")
+        };
+        assert_eq!(
+            store
+                .enqueue(&first, &queued(&first), Some(&d1))
+                .await
+                .unwrap(),
+            Enqueued::Queued
+        );
+
+        // The same delivery id again, and the same change under a new id: no run.
+        for (id, key) in [("d-1", "other key"), ("d-2", "acme/shop push main aaa")] {
+            let again = run("push-again", at(1, 0));
+            let d = DeliveryRecord {
+                run_id: Some(again.id),
+                ..delivery(id, key)
+            };
+            assert_eq!(
+                store
+                    .enqueue(&again, &queued(&again), Some(&d))
+                    .await
+                    .unwrap(),
+                Enqueued::Duplicate(Some(first.id)),
+                "{} {id}",
+                db.backend
+            );
+            assert_eq!(store.get_run(&again.id.to_string()).await.unwrap(), None);
+        }
+        // Another forge may reuse a delivery id; another change is another run.
+        let other = run("push-2", at(2, 0));
+        let d3 = DeliveryRecord {
+            forge: "gitlab".to_owned(),
+            run_id: Some(other.id),
+            ..delivery("d-1", "acme/shop push main bbb")
+        };
+        assert_eq!(
+            store
+                .enqueue(&other, &queued(&other), Some(&d3))
+                .await
+                .unwrap(),
+            Enqueued::Queued
+        );
+        // An ignored delivery is recorded too.
+        let ping = DeliveryRecord {
+            event: "ping".to_owned(),
+            outcome: Outcome::Ignored,
+            status_code: 200,
+            reason: Some("ping".to_owned()),
+            content_key: None,
+            ..delivery("d-3", "")
+        };
+        store.save_delivery(&ping).await.unwrap();
+
+        let listed = store.list_deliveries(10, 0).await.unwrap();
+        let outcomes: Vec<(&str, Outcome)> = listed
+            .iter()
+            .map(|d| (d.delivery_id.as_deref().unwrap(), d.outcome))
+            .collect();
+        assert_eq!(listed.len(), 5, "{}: {outcomes:?}", db.backend);
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|(_, o)| *o == Outcome::Duplicate)
+                .count(),
+            2
+        );
+        let dups: Vec<_> = listed
+            .iter()
+            .filter(|d| d.outcome == Outcome::Duplicate)
+            .collect();
+        assert!(dups.iter().all(|d| d.run_id == Some(first.id)));
+        assert!(
+            dups.iter()
+                .any(|d| d.reason.as_deref().unwrap().contains("d-1"))
+        );
+        assert!(listed.iter().any(|d| *d == ping));
+
+        // The queue: oldest first, with requests; claimed once; cancelled while queued.
+        let q = store.queued_runs().await.unwrap();
+        assert_eq!(
+            q.iter().map(|q| q.run.id).collect::<Vec<_>>(),
+            vec![first.id, other.id]
+        );
+        assert_eq!(q[0], queued(&first));
+        assert_eq!(
+            store.run_request(first.id).await.unwrap(),
+            Some(queued(&first).request)
+        );
+        assert!(store.claim_run(first.id, "host:1:2").await.unwrap());
+        assert!(!store.claim_run(first.id, "host:1:2").await.unwrap());
+        let claimed = store.get_run(&first.id.to_string()).await.unwrap().unwrap();
+        assert_eq!(claimed.status, Status::Running);
+        assert_eq!(claimed.owner.as_deref(), Some("host:1:2"));
+        assert!(store.cancel_queued(other.id, "superseded").await.unwrap());
+        assert!(!store.cancel_queued(first.id, "too late").await.unwrap());
+        let cancelled = store.get_run(&other.id.to_string()).await.unwrap().unwrap();
+        assert_eq!(cancelled.status, Status::Cancelled);
+        assert_eq!(cancelled.message.as_deref(), Some("superseded"));
+        assert!(store.queued_runs().await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_are_found_by_hash_and_revoked() {
+    each_backend(|db| async move {
+        let store = db.open().await;
+        let ci = store.create_token("ci", "hash-1", false).await.unwrap();
+        let viewer = store.create_token("viewer", "hash-2", true).await.unwrap();
+        assert_eq!(store.find_token("hash-1").await.unwrap(), Some(ci.clone()));
+        assert_eq!(
+            store.find_token("hash-2").await.unwrap().unwrap().read_only,
+            true
+        );
+        assert_eq!(store.find_token("hash-3").await.unwrap(), None);
+        // A hash is unique.
+        assert!(store.create_token("again", "hash-1", true).await.is_err());
+        assert_eq!(store.list_tokens().await.unwrap(), vec![ci.clone(), viewer]);
+        assert!(store.revoke_token(ci.id).await.unwrap());
+        assert!(!store.revoke_token(ci.id).await.unwrap());
+        assert_eq!(store.find_token("hash-1").await.unwrap(), None);
+    })
+    .await;
 }

@@ -138,6 +138,19 @@ impl State {
                 at,
                 ..
             } => {
+                // A run the server queued is already recorded: it keeps when it was
+                // queued and what it was queued for.
+                let mut queued_at = at;
+                let mut source = self.ctx.source.clone();
+                if let Some(store) = &self.store {
+                    let earlier = store.get_run(&id.to_string()).await;
+                    if let Some(Some(earlier)) = self.keep(earlier)
+                        && earlier.id == id
+                    {
+                        queued_at = earlier.queued_at;
+                        source = earlier.source;
+                    }
+                }
                 self.runs.insert(
                     id,
                     RunRecord {
@@ -149,11 +162,11 @@ impl State {
                         status: Status::Running,
                         reason: "Running".to_owned(),
                         message: None,
-                        queued_at: at,
+                        queued_at,
                         started_at: Some(at),
                         finished_at: None,
                         results: serde_json::Value::Object(Default::default()),
-                        source: self.ctx.source.clone(),
+                        source,
                         runner: self.ctx.runner.clone(),
                         owner: Some(self.owner.clone()),
                         log_prefix: format!("runs/{id}"),

@@ -154,6 +154,48 @@ impl Default for RunFilter {
     }
 }
 
+/// The upsert of a run: every column, bound by [`bind_run!`].
+const SAVE_RUN: &str = concat!(
+    "INSERT INTO runs (",
+    run_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+     $17, $18) \
+     ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
+     target = excluded.target, params = excluded.params, status = excluded.status, \
+     reason = excluded.reason, message = excluded.message, \
+     queued_at = excluded.queued_at, started_at = excluded.started_at, \
+     finished_at = excluded.finished_at, results = excluded.results, \
+     source_repo = excluded.source_repo, source_branch = excluded.source_branch, \
+     source_commit = excluded.source_commit, runner = excluded.runner, \
+     owner = excluded.owner, log_prefix = excluded.log_prefix"
+);
+
+/// Binds a [`RunRecord`]'s columns to [`SAVE_RUN`].
+macro_rules! bind_run {
+    ($query:expr, $run:expr) => {
+        $query
+            .bind(Id($run.id))
+            .bind(&$run.name)
+            .bind($run.kind)
+            .bind(&$run.target)
+            .bind(Json(&$run.params))
+            .bind($run.status)
+            .bind(&$run.reason)
+            .bind(&$run.message)
+            .bind(Ts($run.queued_at))
+            .bind(Ts::opt($run.started_at))
+            .bind(Ts::opt($run.finished_at))
+            .bind(Json(&$run.results))
+            .bind(&$run.source.repo)
+            .bind(&$run.source.branch)
+            .bind(&$run.source.commit)
+            .bind(&$run.runner)
+            .bind(&$run.owner)
+            .bind(&$run.log_prefix)
+    };
+}
+use bind_run;
+
 #[derive(Clone)]
 enum Pool {
     Sqlite(SqlitePool),
@@ -170,6 +212,9 @@ macro_rules! on_pool {
         }
     };
 }
+
+mod server;
+pub use server::{DeliveryRecord, Enqueued, Outcome, QueuedRun, TokenRecord};
 
 /// The run records store. Cheap to clone (clones share the connection pool).
 #[derive(Clone)]
@@ -344,39 +389,7 @@ impl Store {
 
     /// Inserts the run, or replaces every field of the run with its id.
     pub async fn save_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        const SQL: &str = concat!(
-            "INSERT INTO runs (",
-            run_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18) \
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
-             target = excluded.target, params = excluded.params, status = excluded.status, \
-             reason = excluded.reason, message = excluded.message, \
-             queued_at = excluded.queued_at, started_at = excluded.started_at, \
-             finished_at = excluded.finished_at, results = excluded.results, \
-             source_repo = excluded.source_repo, source_branch = excluded.source_branch, \
-             source_commit = excluded.source_commit, runner = excluded.runner, \
-             owner = excluded.owner, log_prefix = excluded.log_prefix"
-        );
-        on_pool!(self, pool => sqlx::query(SQL)
-            .bind(Id(run.id))
-            .bind(&run.name)
-            .bind(run.kind)
-            .bind(&run.target)
-            .bind(Json(&run.params))
-            .bind(run.status)
-            .bind(&run.reason)
-            .bind(&run.message)
-            .bind(Ts(run.queued_at))
-            .bind(Ts::opt(run.started_at))
-            .bind(Ts::opt(run.finished_at))
-            .bind(Json(&run.results))
-            .bind(&run.source.repo)
-            .bind(&run.source.branch)
-            .bind(&run.source.commit)
-            .bind(&run.runner)
-            .bind(&run.owner)
-            .bind(&run.log_prefix)
+        on_pool!(self, pool => bind_run!(sqlx::query(SAVE_RUN), run)
             .execute(pool)
             .await
             .map(drop))

@@ -1,5 +1,23 @@
-//! runnel's server: webhooks, the run queue, the REST API with live logs, and web pages.
+//! runnel's server: webhooks from git forges become queued runs; the queue runs them on the
+//! engine; the REST API lists and controls them and streams their logs live (SSE).
+//!
+//! - `hooks` — reading GitHub, GitLab and Gitea webhooks, and their signatures.
+//! - `triggers` — which webhooks start which pipeline, with params bound from the payload.
+//! - `git` — the mirror cache pipelines-as-code reads `.tekton/` from.
+//! - `webhook` — `POST /hooks/{forge}`: verify, record, queue, answer at once.
+//! - `queue` — queued runs started under limits; pipelines-as-code checkouts.
+//! - `live` — the hub that hands running steps' lines to live clients.
+//! - `rest`, `sse` — the API under `/api/v1`; `auth` — its tokens.
+//! - `server` — the router and serving with a graceful shutdown.
 
+pub mod auth;
+pub mod config;
 pub mod git;
 pub mod hooks;
+pub mod live;
+pub mod queue;
+pub mod rest;
+pub mod server;
+pub mod sse;
 pub mod triggers;
+pub mod webhook;

@@ -14,6 +14,8 @@
 //! from = "mirror.gcr.io/ubuntu*"     # one `*` matches any text
 //! to = "runnel-test/debian"          # a `*` here is what the `*` of `from` matched
 //! ```
+//!
+//! `runnel serve` reads `[server]` and `[[repos]]` too (see `runnel_api::config`).
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +42,12 @@ pub struct Config {
     pub docker: DockerSection,
     #[serde(default)]
     pub images: ImagesSection,
+    /// `runnel serve`'s settings.
+    #[serde(default)]
+    pub server: runnel_api::config::ServerConfig,
+    /// The repositories `runnel serve` takes webhooks from.
+    #[serde(default)]
+    pub repos: Vec<runnel_api::config::RepoConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]

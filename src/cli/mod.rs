@@ -3,7 +3,9 @@
 pub mod config;
 pub mod run;
 pub mod runs;
+pub mod serve;
 pub mod state;
+pub mod token;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -30,6 +32,11 @@ pub enum Command {
     Describe(runs::DescribeArgs),
     /// Print the stored logs of a run.
     Logs(runs::LogsArgs),
+    /// Serve webhooks, the run queue, the API and live logs.
+    Serve(serve::Args),
+    /// Make, list and revoke the API's tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// Runs the parsed command; the exit code follows the command's contract.
@@ -40,5 +47,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Runs(args) => runs::runs(&args),
         Command::Describe(args) => runs::describe(&args),
         Command::Logs(args) => runs::logs(&args),
+        Command::Serve(args) => serve::serve_command(&args),
+        Command::Token(cmd) => token::token_command(&cmd),
     }
 }

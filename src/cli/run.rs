@@ -75,17 +75,29 @@ pub enum RunnerKind {
     Docker,
 }
 
+/// The runner the config file names, if any.
+pub fn configured_runner(config: &Config) -> Result<Option<RunnerKind>> {
+    match config.runner.as_deref() {
+        None => Ok(None),
+        Some("local") => Ok(Some(RunnerKind::Local)),
+        Some("docker") => Ok(Some(RunnerKind::Docker)),
+        Some(other) => bail!("the config file's runner must be local or docker, not `{other}`"),
+    }
+}
+
 /// The runner `--runner` (or else the config file) chooses. The Docker runner first
 /// removes what a killed runnel left behind.
 async fn make_runner(args: &Args, config: &Config) -> Result<Arc<dyn Runner>> {
-    let kind = match (args.runner, config.runner.as_deref()) {
-        (Some(kind), _) => kind,
-        (None, None | Some("local")) => RunnerKind::Local,
-        (None, Some("docker")) => RunnerKind::Docker,
-        (None, Some(other)) => {
-            bail!("the config file's runner must be local or docker, not `{other}`")
-        }
+    let kind = match args.runner {
+        Some(kind) => kind,
+        None => configured_runner(config)?.unwrap_or(RunnerKind::Local),
     };
+    make_runner_of(kind, config).await
+}
+
+/// A runner of this kind. The Docker runner first removes what a killed runnel left
+/// behind, and goes on doing so every five minutes.
+pub async fn make_runner_of(kind: RunnerKind, config: &Config) -> Result<Arc<dyn Runner>> {
     Ok(match kind {
         RunnerKind::Local => Arc::new(LocalRunner::default()),
         RunnerKind::Docker => {
@@ -201,6 +213,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             .map(|(k, v)| (k.clone(), PathBuf::from(v)))
             .collect(),
         target: args.target.clone(),
+        run_id: None,
     };
     let prepared = prepare(&loaded, &catalog, &opts, &config)?;
 

@@ -37,6 +37,9 @@ pub struct RunOptions {
     pub workspaces: Vec<(String, PathBuf)>,
     /// Which Pipeline (or Task) to run when the files hold several and no run.
     pub target: Option<String>,
+    /// The id to give the run (the server's queued run), for files that hold one run;
+    /// otherwise each run gets a new id.
+    pub run_id: Option<Uuid>,
 }
 
 /// A run that cannot start, and Tekton's reason for it.
@@ -136,7 +139,7 @@ pub fn prepare(
             }
             Resource::TaskRun(tr) => {
                 let name = run_name(&tr.metadata, "task");
-                let id = Uuid::now_v7();
+                let id = opts.run_id.unwrap_or_else(Uuid::now_v7);
                 let (target, spec, embedded) = match (&tr.spec.task_ref, &tr.spec.task_spec) {
                     (Some(r), _) => match catalog.task(r) {
                         Ok(t) => (t.name.clone(), Ok(t.spec.clone()), false),
@@ -255,7 +258,7 @@ pub fn prepare(
         let (meta, spec) = choose("Task", &tasks, opts)?;
         let target = name_of(meta);
         let name = format!("{target}-run-{}", random_suffix());
-        let id = Uuid::now_v7();
+        let id = opts.run_id.unwrap_or_else(Uuid::now_v7);
         let body = timeout_or(None, config).and_then(|timeout| {
             task_body(
                 id,
@@ -588,7 +591,7 @@ fn prepare_pipeline_run(
     bare_spec: Option<&PipelineSpec>,
 ) -> Prepared {
     let bare = bare_spec.is_some();
-    let id = Uuid::now_v7();
+    let id = opts.run_id.unwrap_or_else(Uuid::now_v7);
     let mut target = String::new();
     let body = (|| -> Result<Body, Refusal> {
         let (pipeline_name, mut spec) = match (&pr.pipeline_ref, &pr.pipeline_spec) {

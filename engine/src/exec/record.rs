@@ -81,6 +81,18 @@ pub fn step_log_key(run: Uuid, task_run: Uuid, index: usize, name: &str) -> Stri
     format!("runs/{run}/{task_run}/{index}-{name}")
 }
 
+/// A step's ending as its record keeps it: status and reason.
+pub fn step_status(status: StepStatus) -> (Status, &'static str) {
+    match status {
+        StepStatus::Succeeded => (Status::Succeeded, "Completed"),
+        StepStatus::Failed => (Status::Failed, "Error"),
+        StepStatus::TimedOut => (Status::Failed, "TimeoutExceeded"),
+        StepStatus::Cancelled => (Status::Cancelled, "Cancelled"),
+        StepStatus::Skipped => (Status::Skipped, "Skipped"),
+        StepStatus::Error => (Status::Failed, "StartError"),
+    }
+}
+
 struct State {
     store: Option<Store>,
     logs: LogStore,
@@ -280,14 +292,7 @@ impl State {
                     self.keep(res);
                 }
                 if let Some(s) = self.steps.get_mut(&key) {
-                    let (status, reason) = match outcome.status {
-                        StepStatus::Succeeded => (Status::Succeeded, "Completed"),
-                        StepStatus::Failed => (Status::Failed, "Error"),
-                        StepStatus::TimedOut => (Status::Failed, "TimeoutExceeded"),
-                        StepStatus::Cancelled => (Status::Cancelled, "Cancelled"),
-                        StepStatus::Skipped => (Status::Skipped, "Skipped"),
-                        StepStatus::Error => (Status::Failed, "StartError"),
-                    };
+                    let (status, reason) = step_status(outcome.status);
                     s.status = status;
                     s.reason = reason.to_owned();
                     s.message = outcome.message;

@@ -1,0 +1,671 @@
+//! `runnel serve` end to end, through the real binary with the local runner: a bare git
+//! repository whose `.tekton/pipeline.yaml` uses a task of the server's shared catalog, a
+//! signed GitHub push webhook (GitHub's own example payload, pointed at that repository), the
+//! run it queues, its step's log followed live over SSE (and resumed with `Last-Event-ID`),
+//! the same delivery sent again (no second run), and every kind of bad webhook and API
+//! request with the status it must get.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use hmac::{KeyInit, Mac};
+use serde_json::{Value, json};
+
+const SECRET: &str = "It's a Secret to Everybody";
+
+fn webhooks() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/webhooks")
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "Dev")
+        .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+        .env("GIT_COMMITTER_NAME", "Dev")
+        .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A service repository with `.tekton/pipeline.yaml`, pushed to a bare repository; returns
+/// the bare repository's path and the commit.
+fn service_repo(root: &Path) -> (PathBuf, String) {
+    let work = root.join("work");
+    std::fs::create_dir_all(work.join(".tekton")).unwrap();
+    std::fs::write(
+        work.join(".tekton/pipeline.yaml"),
+        r#"apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: shop-ci
+spec:
+  params:
+    - name: revision
+    - name: event
+  tasks:
+    - name: build
+      taskRef:
+        name: say
+      params:
+        - name: message
+          value: building $(params.revision) on $(params.event)
+"#,
+    )
+    .unwrap();
+    std::fs::write(work.join("README.md"), "the shop\n").unwrap();
+    git(&work, &["init", "-q", "-b", "master"]);
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-q", "-m", "shop with a pipeline"]);
+    let sha = git(&work, &["rev-parse", "HEAD"]);
+    let bare = root.join("shop.git");
+    git(
+        root,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    (bare, sha)
+}
+
+/// The server's shared catalog: one task that prints, waits, and prints again (so that a
+/// client can follow it live).
+fn catalog(root: &Path) -> PathBuf {
+    let tasks = root.join("tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    std::fs::write(
+        tasks.join("say.yaml"),
+        r#"apiVersion: tekton.dev/v1
+kind: Task
+metadata:
+  name: say
+spec:
+  params:
+    - name: message
+  steps:
+    - name: speak
+      image: busybox
+      script: |
+        #!/bin/sh
+        echo "$(params.message)"
+        for i in 1 2 3; do echo "before $i"; done
+        # Wait until the test follows the step live (or 20 s).
+        n=0; while [ ! -e /tmp/runnel-server-test-go-$(context.taskRun.name) ] && [ $n -lt 200 ]; do sleep 0.1; n=$((n+1)); done
+        for i in 1 2 3; do echo "after $i"; done
+"#,
+    )
+    .unwrap();
+    tasks
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runnel() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_runnel"));
+    c.env_remove("RUNNEL_DATABASE_URL")
+        .env_remove("RUNNEL_STATE_DIR")
+        .env_remove("RUNNEL_LISTEN")
+        .env("NO_COLOR", "1");
+    c
+}
+
+fn token(state: &Path, name: &str, read_only: bool) -> String {
+    let mut c = runnel();
+    c.args([
+        "token",
+        "create",
+        name,
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    if read_only {
+        c.arg("--read-only");
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Starts `runnel serve` on a free port; returns once it listens.
+fn serve(dir: &Path, config: &Path, state: &Path) -> Server {
+    let mut child = runnel()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--runner",
+            "local",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("serving on http://") {
+                    let rest = &line[at + "serving on ".len()..];
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                }
+                log.lock().unwrap().push(line);
+            }
+        });
+    }
+    let base = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| {
+            panic!(
+                "the server did not start:\n{}",
+                log.lock().unwrap().join("\n")
+            )
+        });
+    Server { child, base, log }
+}
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+struct Hook<'a> {
+    event: &'a str,
+    delivery: &'a str,
+    body: Vec<u8>,
+    signature: Option<String>,
+}
+
+async fn send(client: &reqwest::Client, base: &str, hook: Hook<'_>) -> (u16, Value) {
+    let mut req = client
+        .post(format!("{base}/hooks/github"))
+        .header("X-GitHub-Event", hook.event)
+        .header("X-GitHub-Delivery", hook.delivery)
+        .header("Content-Type", "application/json");
+    if let Some(sig) = hook.signature {
+        req = req.header("X-Hub-Signature-256", sig);
+    }
+    let resp = req.body(hook.body).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn api(client: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {
+    let resp = client
+        .get(format!("{base}/api/v1{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+    resp.json().await.unwrap()
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone)]
+struct Sse {
+    event: String,
+    id: Option<String>,
+    data: Value,
+}
+
+/// Reads events from an SSE response until `end` (or `stop` says so).
+async fn read_events(resp: reqwest::Response, mut stop: impl FnMut(&Sse) -> bool) -> Vec<Sse> {
+    let mut events = Vec::new();
+    let mut buf = String::new();
+    let mut body = resp.bytes_stream();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while let Ok(Some(chunk)) = tokio::time::timeout_at(deadline, body.next()).await {
+        buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut e = Sse {
+                event: "message".into(),
+                id: None,
+                data: Value::Null,
+            };
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    e.event = v.to_owned();
+                } else if let Some(v) = line.strip_prefix("id: ") {
+                    e.id = Some(v.to_owned());
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    e.data = serde_json::from_str(v).unwrap();
+                }
+            }
+            if block.trim_start().starts_with(':') {
+                continue; // keep-alive comment
+            }
+            let done = e.event == "end" || stop(&e);
+            events.push(e);
+            if done {
+                return events;
+            }
+        }
+    }
+    panic!("the stream ended without an end event: {events:?}");
+}
+
+fn texts(events: &[Sse]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.event == "line")
+        .map(|e| e.data["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_push_runs_the_repos_pipeline_and_its_log_streams_live() {
+    let root = tempfile::tempdir().unwrap();
+    let (bare, sha) = service_repo(root.path());
+    let tasks = catalog(root.path());
+    let state = root.path().join("state");
+    let config = root.path().join("runnel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+tasks = ["{tasks}"]
+body_limit = 200000
+
+[[repos]]
+name = "Codertocat/Hello-World"
+forge = "github"
+secret = "{SECRET}"
+clone_url = "file://{bare}"
+
+[[repos.triggers]]
+events = ["push"]
+branches = ["master", "main"]
+params = {{ revision = "$(body.after)", event = "$(header.X-GitHub-Event)" }}
+"#,
+            tasks = tasks.display(),
+            bare = bare.display()
+        ),
+    )
+    .unwrap();
+    let admin = token(&state, "ci", false);
+    let viewer = token(&state, "viewer", true);
+    let server = serve(root.path(), &config, &state);
+    let base = server.base.clone();
+    let client = reqwest::Client::new();
+
+    // GitHub's example push, pointed at our commit.
+    let mut payload: Value = serde_json::from_slice(
+        &std::fs::read(webhooks().join("github/push_with-new-branch.payload.json")).unwrap(),
+    )
+    .unwrap();
+    payload["after"] = json!(sha);
+    payload["head_commit"]["id"] = json!(sha);
+    let body = serde_json::to_vec(&payload).unwrap();
+    let started = Instant::now();
+    let (status, answer) = send(
+        &client,
+        &base,
+        Hook {
+            event: "push",
+            delivery: "delivery-1",
+            body: body.clone(),
+            signature: Some(sign(&body)),
+        },
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["outcome"], "queued");
+    let run_id = answer["run"].as_str().unwrap().to_owned();
+    // Answered without cloning or running anything.
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // The step runs: follow its log live.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (task_run, index) = loop {
+        let run = api(&client, &base, &admin, &format!("/runs/{run_id}")).await;
+        if let Some(tr) = run["task_runs"].as_array().and_then(|t| t.first())
+            && tr["steps"][0]["status"] == "Running"
+        {
+            break (tr["id"].as_str().unwrap().to_owned(), 0);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the step never ran: {run}\n{}",
+            server.log.lock().unwrap().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let stream_url =
+        format!("{base}/api/v1/runs/{run_id}/taskruns/{task_run}/steps/{index}/log/stream");
+    let resp = client
+        .get(&stream_url)
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let tr_name =
+        api(&client, &base, &admin, &format!("/runs/{run_id}")).await["task_runs"][0]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let go = PathBuf::from(format!("/tmp/runnel-server-test-go-{tr_name}"));
+    let mut released = false;
+    let events = read_events(resp, |e| {
+        // Once the first lines arrived live, let the step go on.
+        if !released && e.data["text"] == "before 3" {
+            std::fs::write(&go, "").unwrap();
+            released = true;
+        }
+        false
+    })
+    .await;
+    let _ = std::fs::remove_file(&go);
+    assert_eq!(
+        texts(&events),
+        vec![
+            format!("building {sha} on push"),
+            "before 1".into(),
+            "before 2".into(),
+            "before 3".into(),
+            "after 1".into(),
+            "after 2".into(),
+            "after 3".into(),
+        ]
+    );
+    let end = events.last().unwrap();
+    assert_eq!(end.event, "end");
+    assert_eq!(end.data["status"], "Succeeded", "{:?}", end.data);
+    assert_eq!(end.data["exit_code"], 0);
+    let ids: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e.id.as_ref().map(|i| i.parse().unwrap()))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+
+    // The run ends Succeeded, with where it came from.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let run = loop {
+        let run = api(&client, &base, &admin, &format!("/runs/{run_id}")).await;
+        if run["status"] != "Running" && run["status"] != "Queued" {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "{run}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(run["target"], "shop-ci");
+    assert_eq!(run["source"]["repo"], "Codertocat/Hello-World");
+    assert_eq!(run["source"]["branch"], "master");
+    assert_eq!(run["source"]["commit"], json!(sha));
+
+    // The whole stored log agrees with what was streamed; resuming after the second line
+    // gives the rest, from the store, and the end.
+    let log = client
+        .get(format!(
+            "{base}/api/v1/runs/{run_id}/taskruns/{task_run}/steps/0/log"
+        ))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(log.lines().count(), 7, "{log}");
+    assert_eq!(log.len() as u64, *ids.last().unwrap());
+    let resp = client
+        .get(&stream_url)
+        .bearer_auth(&viewer)
+        .header("Last-Event-ID", ids[1].to_string())
+        .send()
+        .await
+        .unwrap();
+    let resumed = read_events(resp, |_| false).await;
+    assert_eq!(texts(&resumed), texts(&events)[2..].to_vec());
+    // A byte range of the log.
+    let ranged = client
+        .get(format!(
+            "{base}/api/v1/runs/{run_id}/taskruns/{task_run}/steps/0/log"
+        ))
+        .bearer_auth(&viewer)
+        .header("Range", format!("bytes={}-{}", ids[0], ids[1] - 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status().as_u16(), 206);
+    assert!(ranged.text().await.unwrap().ends_with(" out before 1\n"));
+
+    // The same delivery again, and the same change under a new delivery id: no new run.
+    for delivery in ["delivery-1", "delivery-2"] {
+        let (status, answer) = send(
+            &client,
+            &base,
+            Hook {
+                event: "push",
+                delivery,
+                body: body.clone(),
+                signature: Some(sign(&body)),
+            },
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["outcome"], "duplicate");
+        assert_eq!(answer["run"].as_str(), Some(run_id.as_str()));
+    }
+
+    // Bad webhooks: each gets its status and makes no run.
+    let tag_deletion = std::fs::read(webhooks().join("github/push_payload.json")).unwrap();
+    // GitHub's example ping is for another repository: make it ours.
+    let mut ping: Value = serde_json::from_slice(
+        &std::fs::read(webhooks().join("github/ping_payload.json")).unwrap(),
+    )
+    .unwrap();
+    ping["repository"]["full_name"] = json!("Codertocat/Hello-World");
+    let ping = serde_json::to_vec(&ping).unwrap();
+    let mut pr = serde_json::from_slice::<Value>(
+        &std::fs::read(webhooks().join("github/pull_request_opened.payload.json")).unwrap(),
+    )
+    .unwrap();
+    pr["repository"]["full_name"] = json!("Codertocat/Hello-World");
+    let pr = serde_json::to_vec(&pr).unwrap();
+    let mut unknown_repo = payload.clone();
+    unknown_repo["repository"]["full_name"] = json!("someone/else");
+    let unknown_repo = serde_json::to_vec(&unknown_repo).unwrap();
+    let big = vec![b' '; 300_000];
+    let cases: Vec<(&str, Hook<'_>, u16, &str)> = vec![
+        (
+            "no signature",
+            Hook {
+                event: "push",
+                delivery: "d-3",
+                body: body.clone(),
+                signature: None,
+            },
+            401,
+            "rejected",
+        ),
+        (
+            "a wrong signature",
+            Hook {
+                event: "push",
+                delivery: "d-4",
+                body: body.clone(),
+                signature: Some(sign(b"other")),
+            },
+            401,
+            "rejected",
+        ),
+        (
+            "malformed JSON",
+            Hook {
+                event: "push",
+                delivery: "d-5",
+                body: b"{not json".to_vec(),
+                signature: Some(sign(b"{not json")),
+            },
+            400,
+            "rejected",
+        ),
+        (
+            "a body over the limit",
+            Hook {
+                event: "push",
+                delivery: "d-6",
+                body: big.clone(),
+                signature: Some(sign(&big)),
+            },
+            413,
+            "rejected",
+        ),
+        (
+            "an unconfigured repository",
+            Hook {
+                event: "push",
+                delivery: "d-7",
+                body: unknown_repo.clone(),
+                signature: Some(sign(&unknown_repo)),
+            },
+            401,
+            "rejected",
+        ),
+        (
+            "ping",
+            Hook {
+                event: "ping",
+                delivery: "d-8",
+                body: ping.clone(),
+                signature: Some(sign(&ping)),
+            },
+            200,
+            "ignored",
+        ),
+        (
+            "a tag deletion",
+            Hook {
+                event: "push",
+                delivery: "d-9",
+                body: tag_deletion.clone(),
+                signature: Some(sign(&tag_deletion)),
+            },
+            202,
+            "ignored",
+        ),
+        (
+            "an event no trigger takes",
+            Hook {
+                event: "pull_request",
+                delivery: "d-10",
+                body: pr.clone(),
+                signature: Some(sign(&pr)),
+            },
+            202,
+            "ignored",
+        ),
+        (
+            "an event runnel does not handle",
+            Hook {
+                event: "issues",
+                delivery: "d-11",
+                body: body.clone(),
+                signature: Some(sign(&body)),
+            },
+            202,
+            "ignored",
+        ),
+    ];
+    for (what, hook, want, outcome) in cases {
+        let (status, answer) = send(&client, &base, hook).await;
+        assert_eq!(status, want, "{what}: {answer}");
+        assert_eq!(answer["outcome"], outcome, "{what}: {answer}");
+        if outcome != "queued" {
+            assert!(answer.get("run").is_none(), "{what}: {answer}");
+        }
+    }
+    let runs = api(&client, &base, &admin, "/runs").await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "{runs}");
+    // Every delivery is recorded.
+    let deliveries = api(&client, &base, &viewer, "/deliveries?limit=100").await;
+    let listed = deliveries["deliveries"].as_array().unwrap();
+    assert_eq!(listed.len(), 12, "{deliveries}");
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|d| d["outcome"] == "duplicate")
+            .count(),
+        2
+    );
+    assert_eq!(
+        listed.iter().filter(|d| d["outcome"] == "queued").count(),
+        1
+    );
+
+    // The API wants a token; a read-only one only reads.
+    let no_token = client
+        .get(format!("{base}/api/v1/runs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status().as_u16(), 401);
+    let bad_token = client
+        .get(format!("{base}/api/v1/runs"))
+        .bearer_auth("rnl_nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_token.status().as_u16(), 401);
+    let read_only_cancel = client
+        .post(format!("{base}/api/v1/runs/{run_id}/cancel"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_only_cancel.status().as_u16(), 403);
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    // Cancelling a finished run: nothing to cancel.
+    let finished_cancel = client
+        .post(format!("{base}/api/v1/runs/{run_id}/cancel"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(finished_cancel.status().as_u16(), 409);
+}

@@ -11,12 +11,15 @@
 //! tasks = ["tasks"]              # the shared catalog the pipelines' taskRefs resolve from
 //! pipelines = ["pipelines"]      # where POST /api/v1/runs finds pipelines by name
 //! drain_seconds = 60             # at shutdown, how long running runs get to finish
+//! public_url = "https://ci.example"  # how browsers reach the server (status links)
 //!
 //! [[repos]]
 //! name = "acme/shop"             # as the forge names it (GitLab: group/project)
 //! forge = "github"               # github, gitlab or gitea (Forgejo too)
 //! secret_env = "SHOP_HOOK_SECRET"  # or secret = "..."; no secret, no runs
 //! clone_url = "https://git.example/acme/shop.git"  # default: the payload's
+//! token_env = "SHOP_FORGE_TOKEN"  # with it, runs are reported as commit statuses
+//! api_url = "https://api.github.com"  # the forge's API (Gitea: required)
 //!
 //! [[repos.triggers]]             # default: one trigger for every push, tag and PR
 //! events = ["push", "pull_request"]
@@ -49,6 +52,8 @@ pub struct ServerConfig {
     #[serde(default)]
     pub pipelines: Vec<PathBuf>,
     pub drain_seconds: Option<u64>,
+    /// The server's address as browsers reach it (for links in commit statuses).
+    pub public_url: Option<String>,
 }
 
 /// A `[[repos]]` entry: a repository whose webhooks the server takes.
@@ -61,6 +66,12 @@ pub struct RepoConfig {
     pub secret_env: Option<String>,
     pub clone_url: Option<String>,
     pub cancel_superseded: Option<bool>,
+    /// The environment variable holding a forge API token: with one, runs report their
+    /// state as commit statuses.
+    pub token_env: Option<String>,
+    /// The forge's API (default: https://api.github.com, https://gitlab.com/api/v4; Gitea
+    /// needs it, e.g. https://gitea.example/api/v1).
+    pub api_url: Option<String>,
     #[serde(default)]
     pub triggers: Vec<Trigger>,
 }
@@ -76,6 +87,8 @@ pub enum ConfigError {
     SecretEnv { repo: String, var: String },
     #[error("repos `{repo}`: give either secret or secret_env, not both")]
     TwoSecrets { repo: String },
+    #[error("repos `{repo}`: a token_env for commit statuses on Gitea needs api_url")]
+    NoApiUrl { repo: String },
     #[error("repos `{repo}` is listed twice for {forge}")]
     Twice { repo: String, forge: String },
 }
@@ -90,6 +103,24 @@ pub struct Repo {
     pub clone_url: Option<String>,
     pub cancel_superseded: bool,
     pub triggers: Vec<Trigger>,
+    /// Where and how to report commit statuses, when a token is configured.
+    pub status: Option<StatusTarget>,
+}
+
+/// A forge API to report commit statuses to.
+#[derive(Clone)]
+pub struct StatusTarget {
+    pub api_url: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for StatusTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusTarget")
+            .field("api_url", &self.api_url)
+            .field("token", &"***")
+            .finish()
+    }
 }
 
 /// Every setting, defaults filled in.
@@ -102,6 +133,7 @@ pub struct Settings {
     pub tasks: Vec<PathBuf>,
     pub pipelines: Vec<PathBuf>,
     pub drain: Duration,
+    pub public_url: Option<String>,
     pub repos: Vec<Repo>,
 }
 
@@ -160,6 +192,26 @@ impl Settings {
                     message: e.to_string(),
                 })?;
             }
+            let status = match &r.token_env {
+                None => None,
+                Some(var) => {
+                    let token = std::env::var(var).map_err(|_| ConfigError::SecretEnv {
+                        repo: r.name.clone(),
+                        var: var.clone(),
+                    })?;
+                    let api_url = match (&r.api_url, forge) {
+                        (Some(u), _) => u.trim_end_matches('/').to_owned(),
+                        (None, Forge::GitHub) => "https://api.github.com".to_owned(),
+                        (None, Forge::GitLab) => "https://gitlab.com/api/v4".to_owned(),
+                        (None, Forge::Gitea) => {
+                            return Err(ConfigError::NoApiUrl {
+                                repo: r.name.clone(),
+                            });
+                        }
+                    };
+                    Some(StatusTarget { api_url, token })
+                }
+            };
             ready.push(Repo {
                 name: r.name.clone(),
                 forge,
@@ -167,6 +219,7 @@ impl Settings {
                 clone_url: r.clone_url.clone(),
                 cancel_superseded: r.cancel_superseded.unwrap_or(server.cancel_superseded),
                 triggers,
+                status,
             });
         }
         let or_default = |dirs: &Vec<PathBuf>, default: &str| {
@@ -188,6 +241,10 @@ impl Settings {
             tasks: or_default(&server.tasks, "tasks"),
             pipelines: or_default(&server.pipelines, "pipelines"),
             drain: Duration::from_secs(server.drain_seconds.unwrap_or(60)),
+            public_url: server
+                .public_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
             repos: ready,
         })
     }

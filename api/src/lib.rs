@@ -9,6 +9,7 @@
 //! - `live` — the hub that hands running steps' lines to live clients.
 //! - `rest`, `sse` — the API under `/api/v1`; `auth` — its tokens.
 //! - `server` — the router and serving with a graceful shutdown.
+//! - `web` — the web pages.
 
 pub mod auth;
 pub mod config;
@@ -20,4 +21,5 @@ pub mod rest;
 pub mod server;
 pub mod sse;
 pub mod triggers;
+pub mod web;
 pub mod webhook;

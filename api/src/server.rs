@@ -131,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/hooks/{forge}", post(webhook::receive))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .nest("/api/v1", api)
+        .merge(crate::web::routes())
         .with_state(state)
 }
 

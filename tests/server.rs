@@ -225,6 +225,10 @@ params = {{ revision = "$(body.after)", event = "$(header.X-GitHub-Event)" }}
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(run["status"], "Succeeded", "{run}");
+    assert_eq!(
+        run["graph"],
+        json!([{"name": "build", "after": [], "finally": false}])
+    );
     assert_eq!(run["target"], "shop-ci");
     assert_eq!(run["source"]["repo"], "Codertocat/Hello-World");
     assert_eq!(run["source"]["branch"], "master");

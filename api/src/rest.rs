@@ -103,6 +103,8 @@ pub struct TaskRunDetail {
 pub struct RunDetail {
     #[serde(flatten)]
     pub run: RunRecord,
+    /// A PipelineRun's tasks and what each runs after: `[{"name", "after", "finally"}]`.
+    pub graph: Option<serde_json::Value>,
     pub task_runs: Vec<TaskRunDetail>,
 }
 
@@ -134,8 +136,13 @@ pub async fn get_run(State(state): State<AppState>, Path(key): Path<String>) -> 
         };
         details.push(TaskRunDetail { task_run: t, steps });
     }
+    let graph = match state.store.run_graph(run.id).await {
+        Ok(g) => g,
+        Err(e) => return store_error(&e),
+    };
     Json(RunDetail {
         run,
+        graph,
         task_runs: details,
     })
     .into_response()

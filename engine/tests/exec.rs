@@ -1892,6 +1892,7 @@ spec:
             - name: quiet
               script: "true"
       - name: never
+        runAfter: [talk]
         when:
           - input: a
             operator: in
@@ -1900,6 +1901,12 @@ spec:
           steps:
             - name: s
               script: echo never
+    finally:
+      - name: tidy
+        taskSpec:
+          steps:
+            - name: s
+              script: "true"
 "#,
         )
         .remove(0);
@@ -1920,13 +1927,21 @@ spec:
     assert_eq!(run.runner, "local");
     assert_eq!(run.owner, None);
     assert!(run.finished_at.is_some());
+    assert_eq!(
+        store.run_graph(run.id).await.unwrap(),
+        Some(serde_json::json!([
+            {"name": "talk", "after": [], "finally": false},
+            {"name": "never", "after": ["talk"], "finally": false},
+            {"name": "tidy", "after": [], "finally": true},
+        ]))
+    );
 
     let task_runs = store.task_runs(run.id).await.unwrap();
     let by_task: BTreeMap<String, _> = task_runs
         .iter()
         .map(|t| (t.pipeline_task.clone().unwrap_or_default(), t))
         .collect();
-    assert_eq!(by_task.len(), 2, "{task_runs:#?}");
+    assert_eq!(by_task.len(), 3, "{task_runs:#?}");
     let talk = by_task["talk"];
     assert_eq!(talk.name, "recorded-talk");
     assert_eq!(talk.status, Status::Succeeded);

@@ -8,6 +8,15 @@ use uuid::Uuid;
 
 use crate::store::{RunKind, Status};
 
+/// A pipeline task in a run's graph: what it runs after (by `runAfter` or by using its
+/// results).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GraphNode {
+    pub name: String,
+    pub after: Vec<String>,
+    pub finally: bool,
+}
+
 /// A step as the TaskRun declares it (for records and output).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepInfo {
@@ -26,6 +35,8 @@ pub enum ExecEvent {
         params: serde_json::Value,
         /// How many tasks (pipeline tasks and finally tasks) the run has.
         tasks: usize,
+        /// A PipelineRun's tasks and their dependencies (empty for a TaskRun).
+        graph: Vec<GraphNode>,
         at: DateTime<Utc>,
     },
     TaskRunStarted {

@@ -142,9 +142,12 @@ impl Engine {
     /// Runs one prepared run to its end, reporting every step of it to the observers.
     pub async fn execute(&self, prepared: Prepared, control: RunControl) -> RunEnd {
         let shared = &self.shared;
-        let tasks = match &prepared.body {
-            Ok(Body::Pipeline(p)) => p.spec.tasks.len() + p.spec.finally.len(),
-            _ => 1,
+        let (tasks, graph) = match &prepared.body {
+            Ok(Body::Pipeline(p)) => (
+                p.spec.tasks.len() + p.spec.finally.len(),
+                pipeline::graph(&p.spec),
+            ),
+            _ => (1, Vec::new()),
         };
         shared.observers.emit(ExecEvent::RunStarted {
             id: prepared.id,
@@ -153,6 +156,7 @@ impl Engine {
             target: prepared.target.clone(),
             params: prepared.params.clone(),
             tasks,
+            graph,
             at: Utc::now(),
         });
         match prepared.body {

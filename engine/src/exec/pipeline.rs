@@ -1104,3 +1104,32 @@ fn has_task_refs(s: &str) -> bool {
         .iter()
         .any(|r| matches!(r.var, Var::PipelineTaskResult { .. }))
 }
+
+/// The tasks of a pipeline and what each runs after, as the scheduler orders them
+/// (`runAfter` and result references); finally tasks after all.
+pub fn graph(spec: &PipelineSpec) -> Vec<super::events::GraphNode> {
+    let deps = dependencies(&spec.tasks, &|s, _, _| s.span);
+    let mut nodes: Vec<super::events::GraphNode> = spec
+        .tasks
+        .iter()
+        .map(|t| super::events::GraphNode {
+            name: t.name.to_string(),
+            after: Vec::new(),
+            finally: false,
+        })
+        .collect();
+    for d in &deps {
+        if (d.via == Via::RunAfter || d.via == Via::Result)
+            && let Some(n) = nodes.iter_mut().find(|n| n.name == d.task)
+            && !n.after.contains(&d.on)
+        {
+            n.after.push(d.on.clone());
+        }
+    }
+    nodes.extend(spec.finally.iter().map(|t| super::events::GraphNode {
+        name: t.name.to_string(),
+        after: Vec::new(),
+        finally: true,
+    }));
+    nodes
+}

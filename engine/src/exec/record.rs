@@ -147,6 +147,7 @@ impl State {
                 kind,
                 target,
                 params,
+                graph,
                 at,
                 ..
             } => {
@@ -185,6 +186,13 @@ impl State {
                     },
                 );
                 self.save_run(id).await;
+                if !graph.is_empty()
+                    && let Some(store) = &self.store
+                {
+                    let graph = serde_json::to_value(&graph).unwrap_or_default();
+                    let res = store.save_run_graph(id, &graph).await;
+                    self.keep(res);
+                }
             }
             ExecEvent::TaskRunStarted {
                 id,

@@ -1,5 +1,5 @@
-//! The server's records: webhook deliveries, the queue of runs waiting to start, and API
-//! tokens (`migrations/*/0002_server.sql`). Same two-backend rules as the rest of the store.
+//! The server's records: webhook deliveries, the queue of runs waiting to start, API
+//! tokens (`migrations/*/0002_server.sql`), and runs' task graphs (`0003_run_graphs.sql`). Same two-backend rules as the rest of the store.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -345,6 +345,39 @@ impl Store {
             .map(|r| r.rows_affected()))
         .map_err(query_error(format!("cannot cancel run {run_id}")))?;
         Ok(done == 1)
+    }
+
+    /// Saves the task graph of a run (its tasks and what each runs after), once.
+    pub async fn save_run_graph(
+        &self,
+        run_id: Uuid,
+        graph: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO run_graphs (run_id, graph) VALUES ($1, $2) \
+             ON CONFLICT (run_id) DO UPDATE SET graph = excluded.graph";
+        on_pool!(self, pool => sqlx::query(SQL)
+            .bind(Id(run_id))
+            .bind(Json(graph))
+            .execute(pool)
+            .await
+            .map(drop))
+        .map_err(query_error(format!(
+            "cannot save the task graph of run {run_id}"
+        )))
+    }
+
+    /// The task graph of a run: `[{"name", "after": [names], "finally"}]`, when it is a
+    /// PipelineRun that started.
+    pub async fn run_graph(&self, run_id: Uuid) -> Result<Option<serde_json::Value>, StoreError> {
+        const SQL: &str = "SELECT graph FROM run_graphs WHERE run_id = $1";
+        on_pool!(self, pool => {
+            match sqlx::query(SQL).bind(Id(run_id)).fetch_optional(pool).await {
+                Ok(Some(row)) => row.try_get::<Json<serde_json::Value>, _>("graph").map(|j| Some(j.0)),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .map_err(query_error(format!("cannot read the task graph of run {run_id}")))
     }
 
     /// Saves a new API token's hash.

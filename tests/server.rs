@@ -467,3 +467,174 @@ params = {{ revision = "$(body.after)", event = "$(header.X-GitHub-Event)" }}
         .unwrap();
     assert_eq!(finished_cancel.status().as_u16(), 409);
 }
+
+/// Posts a webhook with the given headers; returns the status and JSON answer.
+async fn post_hook(
+    client: &reqwest::Client,
+    url: String,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut req = client.post(url).header("Content-Type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = req.body(body.to_vec()).send().await.unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn gitea_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gitlab_and_gitea_pushes_queue_runs_under_their_own_secrets() {
+    let root = tempfile::tempdir().unwrap();
+    let (bare, sha) = service_repo(root.path());
+    let tasks = catalog(root.path());
+    let state = root.path().join("state");
+    let config = root.path().join("runnel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[server]
+tasks = ["{tasks}"]
+
+[[repos]]
+name = "mike/diaspora"
+forge = "gitlab"
+secret = "gitlab-token"
+clone_url = "file://{bare}"
+[[repos.triggers]]
+params = {{ revision = "$(event.sha)", event = "$(header.X-Gitlab-Event)" }}
+
+[[repos]]
+name = "acme/shop"
+forge = "gitea"
+secret = "gitea-secret"
+clone_url = "file://{bare}"
+[[repos.triggers]]
+params = {{ revision = "$(body.after)", event = "$(header.X-Gitea-Event)" }}
+"#,
+            tasks = tasks.display(),
+            bare = bare.display()
+        ),
+    )
+    .unwrap();
+    let admin = token(&state, "ci", false);
+    let server = serve(root.path(), &config, &state);
+    let base = server.base.clone();
+    let client = reqwest::Client::new();
+
+    // GitLab's example push, pointed at our commit.
+    let mut gitlab: Value =
+        serde_json::from_slice(&std::fs::read(webhooks().join("gitlab/push.json")).unwrap())
+            .unwrap();
+    gitlab["after"] = json!(sha);
+    gitlab["checkout_sha"] = json!(sha);
+    let gitlab = serde_json::to_vec(&gitlab).unwrap();
+    let gitlab_headers = |token: &str, key: &str| {
+        vec![
+            ("X-Gitlab-Event", "Push Hook".to_owned()),
+            ("X-Gitlab-Token", token.to_owned()),
+            ("Idempotency-Key", key.to_owned()),
+        ]
+    };
+    let url = format!("{base}/hooks/gitlab");
+    let (status, wrong) = post_hook(
+        &client,
+        url.clone(),
+        &gitlab_headers("nope", "k-0"),
+        &gitlab,
+    )
+    .await;
+    assert_eq!(status, 401, "{wrong}");
+    let (status, queued) = post_hook(
+        &client,
+        url.clone(),
+        &gitlab_headers("gitlab-token", "k-1"),
+        &gitlab,
+    )
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    let gitlab_run = queued["run"].as_str().unwrap().to_owned();
+    let (status, again) = post_hook(
+        &client,
+        url,
+        &gitlab_headers("gitlab-token", "k-1"),
+        &gitlab,
+    )
+    .await;
+    assert_eq!(
+        (status, again["outcome"].as_str()),
+        (200, Some("duplicate"))
+    );
+
+    // A Gitea push, signed with bare hex.
+    let gitea = serde_json::to_vec(&json!({
+        "ref": "refs/heads/main",
+        "before": "0000000000000000000000000000000000000000",
+        "after": sha,
+        "commits": [{"id": sha, "message": "shop with a pipeline\n", "timestamp": "2026-11-23T10:00:00Z",
+                     "author": {"name": "Dev", "email": "dev@example.com", "username": "dev"},
+                     "added": [".tekton/pipeline.yaml", "README.md"], "removed": [], "modified": []}],
+        "total_commits": 1,
+        "repository": {"full_name": "acme/shop", "clone_url": "https://gitea.example/acme/shop.git"},
+        "pusher": {"login": "dev"},
+        "sender": {"login": "dev"},
+    }))
+    .unwrap();
+    let url = format!("{base}/hooks/gitea");
+    let gitea_headers = |sig: String| {
+        vec![
+            ("X-Gitea-Event", "push".to_owned()),
+            ("X-Gitea-Delivery", "g-1".to_owned()),
+            ("X-Gitea-Signature", sig),
+        ]
+    };
+    let (status, wrong) = post_hook(
+        &client,
+        url.clone(),
+        &gitea_headers(gitea_signature("other", &gitea)),
+        &gitea,
+    )
+    .await;
+    assert_eq!(status, 401, "{wrong}");
+    let (status, queued) = post_hook(
+        &client,
+        url,
+        &gitea_headers(gitea_signature("gitea-secret", &gitea)),
+        &gitea,
+    )
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    let gitea_run = queued["run"].as_str().unwrap().to_owned();
+
+    // Both run to the end (their steps wait for the go file, or 20 s: release them).
+    for (run_id, event) in [(&gitlab_run, "Push Hook"), (&gitea_run, "push")] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let run = loop {
+            let run = api(&client, &base, &admin, &format!("/runs/{run_id}")).await;
+            if let Some(name) = run["task_runs"][0]["name"].as_str() {
+                let _ = std::fs::write(format!("/tmp/runnel-server-test-go-{name}"), "");
+            }
+            if run["status"] != "Running" && run["status"] != "Queued" {
+                break run;
+            }
+            assert!(Instant::now() < deadline, "{run}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        if let Some(name) = run["task_runs"][0]["name"].as_str() {
+            let _ = std::fs::remove_file(format!("/tmp/runnel-server-test-go-{name}"));
+        }
+        assert_eq!(run["status"], "Succeeded", "{run}");
+        assert_eq!(run["params"]["event"], event);
+        assert_eq!(run["params"]["revision"], json!(sha));
+    }
+}

@@ -345,13 +345,13 @@ impl Queue {
                 }
                 let pipeline = pipeline.trim_matches('/');
                 let tekton = dir.join(".tekton");
-                let extracted = if pipeline.starts_with(".tekton") {
-                    mirrors.extract(clone_url, sha, ".tekton", &tekton).await
+                // Files keep their paths in the repository, under `dir`.
+                let wanted = if pipeline.starts_with(".tekton") {
+                    ".tekton"
                 } else {
-                    mirrors
-                        .extract(clone_url, sha, pipeline, &dir.join(pipeline))
-                        .await
+                    pipeline
                 };
+                let extracted = mirrors.extract(clone_url, sha, wanted, dir).await;
                 if let Err(e) = extracted {
                     return (
                         refused(

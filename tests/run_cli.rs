@@ -18,6 +18,8 @@ fn runnel(cwd: &Path, args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .env_remove("RUNNEL_DATABASE_URL")
         .env_remove("RUNNEL_STATE_DIR")
+        .env_remove("RUNNEL_SERVER")
+        .env_remove("RUNNEL_TOKEN")
         .output()
         .expect("the runnel binary runs")
 }

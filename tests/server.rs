@@ -100,6 +100,7 @@ async fn a_signed_push_runs_the_repos_pipeline_and_its_log_streams_live() {
             r#"[server]
 tasks = ["{tasks}"]
 body_limit = 200000
+public_url = "http://runnel.example"
 
 [[repos]]
 name = "Codertocat/Hello-World"
@@ -119,7 +120,19 @@ params = {{ revision = "$(body.after)", event = "$(header.X-GitHub-Event)" }}
     .unwrap();
     let admin = token(&state, "ci", false);
     let viewer = token(&state, "viewer", true);
-    let server = serve(root.path(), &config, &state);
+    let forge = FakeForge::start();
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config).unwrap().replace(
+            "clone_url = ",
+            &format!(
+                "token_env = \"FORGE_TOKEN\"\napi_url = \"http://{}\"\nclone_url = ",
+                forge.addr
+            ),
+        ) + "",
+    )
+    .unwrap();
+    let server = serve_env(root.path(), &config, &state, &[("FORGE_TOKEN", "ghp_test")]);
     let base = server.base.clone();
     let client = reqwest::Client::new();
 
@@ -270,6 +283,36 @@ params = {{ revision = "$(body.after)", event = "$(header.X-GitHub-Event)" }}
         .unwrap();
     assert_eq!(ranged.status().as_u16(), 206);
     assert!(ranged.text().await.unwrap().ends_with(" out before 1\n"));
+
+    // The forge heard of it: queued, running, succeeded, on the pushed commit.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while forge.requests().len() < 3 {
+        assert!(Instant::now() < deadline, "{:?}", forge.requests());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let statuses = forge.requests();
+    assert_eq!(statuses.len(), 3, "{statuses:?}");
+    for (r, state) in statuses.iter().zip(["pending", "pending", "success"]) {
+        assert_eq!(r.method, "POST");
+        assert_eq!(
+            r.path,
+            format!("/repos/Codertocat/Hello-World/statuses/{sha}")
+        );
+        assert_eq!(r.header("authorization"), Some("Bearer ghp_test"));
+        assert_eq!(r.body["state"], state, "{r:?}");
+        assert_eq!(r.body["context"], "runnel");
+        assert_eq!(
+            r.body["target_url"],
+            json!(format!("http://runnel.example/runs/{run_id}"))
+        );
+    }
+    // Queued and running may reach the forge in either order (both are pending).
+    assert!(
+        statuses[..2]
+            .iter()
+            .any(|r| r.body["description"].as_str().unwrap().contains("queued")),
+        "{statuses:?}"
+    );
 
     // The same delivery again, and the same change under a new delivery id: no new run.
     for delivery in ["delivery-1", "delivery-2"] {
@@ -636,5 +679,82 @@ params = {{ revision = "$(body.after)", event = "$(header.X-Gitea-Event)" }}
         assert_eq!(run["status"], "Succeeded", "{run}");
         assert_eq!(run["params"]["event"], event);
         assert_eq!(run["params"]["revision"], json!(sha));
+    }
+}
+
+/// A request the fake forge received.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A forge's commit status API on loopback: records every request and answers 201.
+struct FakeForge {
+    addr: std::net::SocketAddr,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl FakeForge {
+    fn start() -> FakeForge {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = received.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or("").to_owned();
+                let path = parts.next().unwrap_or("").to_owned();
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    let h = h.trim_end();
+                    if h.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+                    }
+                }
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .map_or(0, |(_, v)| v.parse().unwrap());
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                log.lock().unwrap().push(Received {
+                    method,
+                    path,
+                    headers,
+                    body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                });
+                let _ = conn.write_all(
+                    b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                );
+            }
+        });
+        FakeForge { addr, received }
+    }
+
+    fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
     }
 }

@@ -377,6 +377,20 @@ async fn shutdown_drains_and_a_restart_picks_up_the_queue() {
     s.wait_running_step(&base, &a).await;
     let b = s.start(&base, "b").await;
 
+    // A client follows a's log: it must not hold the shutdown up.
+    let detail = s.run(&base, &a).await;
+    let tr = detail["task_runs"][0]["id"].as_str().unwrap();
+    let follower = s
+        .client
+        .get(format!(
+            "{base}/api/v1/runs/{a}/taskruns/{tr}/steps/0/log/stream"
+        ))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(follower.status().as_u16(), 200);
+
     // SIGTERM: no new run starts, the running one may finish.
     signal(&server, "-TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -12,6 +12,7 @@
 //! pipelines = ["pipelines"]      # where POST /api/v1/runs finds pipelines by name
 //! drain_seconds = 60             # at shutdown, how long running runs get to finish
 //! public_url = "https://ci.example"  # how browsers reach the server (status links)
+//! run_queue = true               # false: only take webhooks; other servers run the queue
 //!
 //! [[repos]]
 //! name = "acme/shop"             # as the forge names it (GitLab: group/project)
@@ -54,6 +55,10 @@ pub struct ServerConfig {
     pub drain_seconds: Option<u64>,
     /// The server's address as browsers reach it (for links in commit statuses).
     pub public_url: Option<String>,
+    /// Whether this server starts queued runs (default true). `false`: it only takes
+    /// webhooks and API calls, and other servers sharing its PostgreSQL database run the
+    /// queue (a run is claimed by one of them only).
+    pub run_queue: Option<bool>,
 }
 
 /// A `[[repos]]` entry: a repository whose webhooks the server takes.
@@ -134,6 +139,7 @@ pub struct Settings {
     pub pipelines: Vec<PathBuf>,
     pub drain: Duration,
     pub public_url: Option<String>,
+    pub run_queue: bool,
     pub repos: Vec<Repo>,
 }
 
@@ -241,6 +247,7 @@ impl Settings {
             tasks: or_default(&server.tasks, "tasks"),
             pipelines: or_default(&server.pipelines, "pipelines"),
             drain: Duration::from_secs(server.drain_seconds.unwrap_or(60)),
+            run_queue: server.run_queue.unwrap_or(true),
             public_url: server
                 .public_url
                 .as_ref()

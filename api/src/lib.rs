@@ -7,8 +7,10 @@
 //! - `webhook` — `POST /hooks/{forge}`: verify, record, queue, answer at once.
 //! - `queue` — queued runs started under limits; pipelines-as-code checkouts.
 //! - `live` — the hub that hands running steps' lines to live clients.
-//! - `rest`, `sse` — the API under `/api/v1`; `auth` — its tokens.
+//! - `rest`, `sse` — the API under `/api/v1`; `auth` — its tokens; `openapi` — its
+//!   document, and the routes it documents.
 //! - `server` — the router and serving with a graceful shutdown.
+//! - `status` — runs' states reported to the forge as commit statuses.
 //! - `web` — the web pages.
 
 pub mod auth;
@@ -16,10 +18,12 @@ pub mod config;
 pub mod git;
 pub mod hooks;
 pub mod live;
+pub mod openapi;
 pub mod queue;
 pub mod rest;
 pub mod server;
 pub mod sse;
+pub mod status;
 pub mod triggers;
 pub mod web;
 pub mod webhook;

@@ -27,8 +27,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::config::Settings;
+use crate::config::{Settings, parse_forge};
 use crate::git::Mirrors;
+use crate::status::{CommitState, StatusReporter, StatusUpdate};
 
 /// What a queued run runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,7 +55,7 @@ pub enum Request {
 }
 
 /// How a run is cancelled from the API, as Tekton's `spec.status` says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum CancelMode {
     /// Stop everything; `finally` does not run (Tekton `Cancelled`).
     Cancelled,
@@ -89,6 +90,8 @@ pub struct Parts {
     pub mirrors: Mirrors,
     /// Where checkouts of repositories' pipelines go, one directory per run.
     pub checkouts: PathBuf,
+    /// Reports runs of repositories with a forge token as commit statuses.
+    pub reporter: Option<StatusReporter>,
 }
 
 /// The queue and its dispatcher.
@@ -285,12 +288,78 @@ impl Queue {
         self.tasks.wait().await;
     }
 
+    /// Reports a repository run's state as a commit status, when its repository has a
+    /// forge token; in the background (a slow forge never holds a run or a webhook up).
+    pub fn report(
+        &self,
+        run: &RunRecord,
+        request: &Request,
+        state: CommitState,
+        description: String,
+    ) {
+        let Request::Repo {
+            forge,
+            repo,
+            sha,
+            git_ref,
+            pipeline,
+            ..
+        } = request
+        else {
+            return;
+        };
+        let (Some(reporter), Some(forge)) = (self.parts.reporter.clone(), parse_forge(forge))
+        else {
+            return;
+        };
+        let Some(target) = self
+            .settings
+            .repo(forge, repo)
+            .and_then(|r| r.status.clone())
+        else {
+            return;
+        };
+        let target_url = self
+            .settings
+            .public_url
+            .as_ref()
+            .map(|u| format!("{u}/runs/{}", run.id));
+        let context = status_context(pipeline);
+        let (repo, sha, git_ref) = (repo.clone(), sha.clone(), git_ref.clone());
+        let short_ref = git_ref
+            .strip_prefix("refs/heads/")
+            .or_else(|| git_ref.strip_prefix("refs/tags/"))
+            .map(str::to_owned);
+        tokio::spawn(async move {
+            let update = StatusUpdate {
+                repo: &repo,
+                sha: &sha,
+                state,
+                description: &description,
+                target_url: target_url.as_deref(),
+                git_ref: short_ref.as_deref(),
+                context: &context,
+            };
+            if let Err(e) = reporter.report(forge, &target, &update).await {
+                tracing::warn!("cannot report the commit status of {repo}@{sha}: {e}");
+            }
+        });
+    }
+
     /// Runs one claimed run to its end. Whatever fails on the way is recorded on the run.
     async fn execute(&self, q: QueuedRun, control: RunControl) {
         let request: Result<Request, _> = serde_json::from_value(q.request.clone());
+        if let Ok(r) = &request {
+            self.report(
+                &q.run,
+                r,
+                CommitState::Running,
+                format!("{} is running", q.run.name),
+            );
+        }
         let dir = self.parts.checkouts.join(q.run.id.to_string());
-        let (prepared, objects) = match request {
-            Ok(request) => self.prepare(&q.run, &request, &dir).await,
+        let (prepared, objects) = match &request {
+            Ok(request) => self.prepare(&q.run, request, &dir).await,
             Err(e) => (
                 refused(
                     &q.run,
@@ -307,6 +376,19 @@ impl Queue {
         let observers = Observers(vec![self.parts.recorder.clone(), self.parts.live.clone()]);
         let engine = Engine::new(self.parts.runner.clone(), observers, config);
         let end = engine.execute(prepared, control).await;
+        if let Ok(r) = &request {
+            let state = match (end.status, end.reason.as_str()) {
+                (Status::Succeeded, _) => CommitState::Success,
+                (Status::Cancelled, _) => CommitState::Cancelled,
+                (_, "CouldntGetPipeline" | "PipelineValidationFailed") => CommitState::Error,
+                _ => CommitState::Failure,
+            };
+            let description = match &end.message {
+                Some(m) => format!("{}: {m}", end.reason),
+                None => format!("{} {}", end.name, end.reason),
+            };
+            self.report(&q.run, r, state, description);
+        }
         tracing::info!(run = %q.run.id, status = end.status.as_str(), reason = %end.reason, "run finished");
         if let Err(e) = tokio::fs::remove_dir_all(&dir).await
             && e.kind() != std::io::ErrorKind::NotFound
@@ -429,6 +511,7 @@ impl Queue {
             workspaces: Vec::new(),
             target: None,
             run_id: Some(run.id),
+            run_name: Some(run.name.clone()),
         };
         let objects = runnel_engine::exec::volumes::Objects::from_loaded(&loaded);
         match runnel_engine::exec::prepare(&loaded, &catalog, &opts, &self.parts.engine) {
@@ -451,6 +534,22 @@ impl Queue {
             ),
             Err(e) => (refused(run, "CouldntGetPipeline", e.to_string()), None),
         }
+    }
+}
+
+/// The status's name on the forge: `runnel`, or `runnel/NAME` for a pipeline file other
+/// than `.tekton/`.
+fn status_context(pipeline: &str) -> String {
+    let p = pipeline.trim_matches('/');
+    let p = p.strip_prefix(".tekton").unwrap_or(p).trim_matches('/');
+    let p = p
+        .strip_suffix(".yaml")
+        .or_else(|| p.strip_suffix(".yml"))
+        .unwrap_or(p);
+    if p.is_empty() {
+        "runnel".to_owned()
+    } else {
+        format!("runnel/{p}")
     }
 }
 

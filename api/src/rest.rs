@@ -13,6 +13,7 @@ use runnel_engine::store::{
     TaskRunRecord,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::config::parse_forge;
@@ -20,7 +21,7 @@ use crate::queue::{CancelMode, Cancelled, Request, queued_record};
 use crate::server::AppState;
 
 /// An error answer: `{"error": "..."}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     pub error: String,
 }
@@ -45,7 +46,8 @@ pub async fn not_found() -> Response {
 }
 
 /// The filters of `GET /api/v1/runs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunQuery {
     pub repo: Option<String>,
     pub branch: Option<String>,
@@ -57,13 +59,14 @@ pub struct RunQuery {
 }
 
 /// A page of runs, newest first.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RunList {
     pub runs: Vec<RunRecord>,
     pub limit: u32,
     pub offset: u32,
 }
 
+#[utoipa::path(get, path = "/runs", tag = "runs", params(RunQuery), responses((status = 200, description = "Runs, newest first", body = RunList), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_runs(State(state): State<AppState>, Query(q): Query<RunQuery>) -> Response {
     let status = match q.status.as_deref().map(str::parse::<Status>) {
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -91,7 +94,7 @@ pub async fn list_runs(State(state): State<AppState>, Query(q): Query<RunQuery>)
 }
 
 /// A TaskRun attempt with its steps.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TaskRunDetail {
     #[serde(flatten)]
     pub task_run: TaskRunRecord,
@@ -99,11 +102,12 @@ pub struct TaskRunDetail {
 }
 
 /// A run with its TaskRuns and their steps.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RunDetail {
     #[serde(flatten)]
     pub run: RunRecord,
     /// A PipelineRun's tasks and what each runs after: `[{"name", "after", "finally"}]`.
+    #[schema(value_type = Option<Vec<runnel_engine::exec::events::GraphNode>>)]
     pub graph: Option<serde_json::Value>,
     pub task_runs: Vec<TaskRunDetail>,
 }
@@ -119,6 +123,7 @@ async fn find_run(state: &AppState, key: &str) -> Result<RunRecord, Response> {
     }
 }
 
+#[utoipa::path(get, path = "/runs/{run}", tag = "runs", params(("run" = String, Path, description = "A run id, id prefix or name")), responses((status = 200, body = RunDetail), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn get_run(State(state): State<AppState>, Path(key): Path<String>) -> Response {
     let run = match find_run(&state, &key).await {
         Ok(r) => r,
@@ -150,7 +155,7 @@ pub async fn get_run(State(state): State<AppState>, Path(key): Path<String>) -> 
 
 /// The body of `POST /api/v1/runs`: a pipeline of the server's by name, or a configured
 /// repository's pipeline at a commit.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
     /// A pipeline file's name in the server's pipeline directories (`hello` for
@@ -171,12 +176,13 @@ pub struct StartRun {
 }
 
 /// What `POST /api/v1/runs` and a webhook made.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Started {
     pub run: Uuid,
     pub name: String,
 }
 
+#[utoipa::path(post, path = "/runs", tag = "runs", request_body = StartRun, responses((status = 201, description = "Queued", body = Started), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn start_run(State(state): State<AppState>, Json(body): Json<StartRun>) -> Response {
     let params: Vec<(String, String)> = body.params.into_iter().collect();
     let (name, target, request, source, repo_key) = match (&body.repo, &body.pipeline) {
@@ -234,7 +240,7 @@ pub async fn start_run(State(state): State<AppState>, Json(body): Json<StartRun>
             )
         }
         (None, Some(pipeline)) => (
-            format!("{pipeline}-run"),
+            format!("{pipeline}-run-{}", short_suffix()),
             pipeline.clone(),
             Request::Named {
                 pipeline: pipeline.clone(),
@@ -278,20 +284,29 @@ pub async fn start_run(State(state): State<AppState>, Json(body): Json<StartRun>
     }
 }
 
+/// Five characters to tell runs of the same pipeline apart (the end of a new uuid v7,
+/// which is random).
+fn short_suffix() -> String {
+    let id = runnel_engine::store::new_id().simple().to_string();
+    id[id.len() - 5..].to_owned()
+}
+
 /// `?mode=`: `Cancelled` (default) or `CancelledRunFinally`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CancelQuery {
     pub mode: Option<CancelMode>,
 }
 
 /// What `POST /api/v1/runs/{run}/cancel` did.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CancelAnswer {
     pub run: Uuid,
     /// `queued` (it will not start), `running` (it is being stopped).
     pub was: String,
 }
 
+#[utoipa::path(post, path = "/runs/{run}/cancel", tag = "runs", params(("run" = String, Path, description = "A run id, id prefix or name"), CancelQuery), responses((status = 200, description = "It was queued and will not start", body = CancelAnswer), (status = 202, description = "It is running and is being stopped", body = CancelAnswer), (status = 409, description = "Nothing to cancel", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn cancel_run(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -367,6 +382,7 @@ pub async fn find_step(
 
 /// A step's stored log, whole or the byte range a `Range: bytes=A-B` header asks for. Each
 /// line is `TIME STREAM TEXT` (RFC 3339 time, `out` or `err`).
+#[utoipa::path(get, path = "/runs/{run}/taskruns/{task_run}/steps/{index}/log", tag = "logs", params(("run" = String, Path), ("task_run" = Uuid, Path), ("index" = usize, Path, description = "The step's position, from 0"), ("Range" = Option<String>, Header, description = "bytes=A-B")), responses((status = 200, description = "The stored log: lines `TIME STREAM TEXT`", content_type = "text/plain", body = String), (status = 206, description = "The range asked for", content_type = "text/plain", body = String), (status = 416, description = "The range is outside the log"), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn step_log(
     State(state): State<AppState>,
     Path((run, task_run, index)): Path<(String, Uuid, usize)>,
@@ -451,18 +467,20 @@ fn parse_range(value: &str, size: u64) -> Option<(u64, u64)> {
 }
 
 /// `?limit=&offset=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     pub limit: Option<u32>,
     pub offset: Option<u32>,
 }
 
 /// A page of deliveries, newest first.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryList {
     pub deliveries: Vec<DeliveryRecord>,
 }
 
+#[utoipa::path(get, path = "/deliveries", tag = "webhooks", params(Page), responses((status = 200, description = "Webhook deliveries, newest first", body = DeliveryList)), security(("bearer" = [])))]
 pub async fn list_deliveries(State(state): State<AppState>, Query(p): Query<Page>) -> Response {
     match state
         .store

@@ -9,7 +9,6 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use runnel_engine::exec::EngineConfig;
 use runnel_engine::exec::record::{RecordContext, Recorder};
 use runnel_engine::logs::LogStore;
@@ -22,7 +21,7 @@ use crate::config::Settings;
 use crate::git::Mirrors;
 use crate::live::Hub;
 use crate::queue::{Parts, Queue};
-use crate::{rest, sse, webhook};
+use crate::rest;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -33,6 +32,9 @@ pub struct AppState {
     pub queue: Arc<Queue>,
     pub settings: Arc<Settings>,
     pub runner_name: String,
+    /// Cancelled when the server begins to shut down: open event streams end, so that
+    /// the graceful shutdown does not wait for clients that never leave.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 /// Everything the server is made of.
@@ -81,6 +83,17 @@ pub async fn serve(
             engine: parts.engine,
             mirrors: Mirrors::new(parts.state_dir.join("mirrors")),
             checkouts: parts.state_dir.join("checkouts"),
+            reporter: if settings.repos.iter().any(|r| r.status.is_some()) {
+                match crate::status::StatusReporter::new() {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::warn!("commit statuses will not be reported: {e}");
+                        None
+                    }
+                }
+            } else {
+                None
+            },
         },
         settings.clone(),
     );
@@ -91,14 +104,24 @@ pub async fn serve(
         queue: queue.clone(),
         settings: settings.clone(),
         runner_name: parts.runner.name().to_owned(),
+        closing: tokio_util::sync::CancellationToken::new(),
     };
-    let dispatcher = tokio::spawn(queue.clone().dispatch());
+    let closing = state.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.cancel();
+    };
+    let dispatcher = settings
+        .run_queue
+        .then(|| tokio::spawn(queue.clone().dispatch()));
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     tracing::info!("shutting down: no new runs start; waiting for running ones");
     queue.stop(settings.drain).await;
-    dispatcher.abort();
+    if let Some(d) = dispatcher {
+        d.abort();
+    }
     parts.runner.close().await;
     recorder.close();
     match recording.await {
@@ -111,24 +134,12 @@ pub async fn serve(
 
 /// Every route.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/runs", get(rest::list_runs).post(rest::start_run))
-        .route("/runs/{run}", get(rest::get_run))
-        .route("/runs/{run}/cancel", post(rest::cancel_run))
-        .route(
-            "/runs/{run}/taskruns/{task_run}/steps/{index}/log",
-            get(rest::step_log),
-        )
-        .route(
-            "/runs/{run}/taskruns/{task_run}/steps/{index}/log/stream",
-            get(sse::step_log_stream),
-        )
-        .route("/deliveries", get(rest::list_deliveries))
+    let (api, _) = crate::openapi::api_routes().split_for_parts();
+    let api = api
         .fallback(rest::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/hooks/{forge}", post(webhook::receive))
+    let (hooks, _) = crate::openapi::public_routes().split_for_parts();
+    hooks
         .layer(axum::extract::DefaultBodyLimit::disable())
         .nest("/api/v1", api)
         .merge(crate::web::routes())
@@ -136,21 +147,30 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Lets a request through when it bears a known token (`Authorization: Bearer TOKEN`); a
-/// read-only token only for GET and HEAD.
+/// read-only token only for GET and HEAD. A GET or HEAD may instead bear the web pages'
+/// cookie (`runnel_token`): never a write, so that another site cannot make a browser
+/// change anything.
 async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let token = request
+    let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(|v| v.trim().to_owned());
+    let token = match bearer {
+        Some(t) => Some(t),
+        None if matches!(*request.method(), Method::GET | Method::HEAD) => {
+            crate::web::session_token(request.headers())
+        }
+        None => None,
+    };
     let Some(token) = token else {
         return rest::error(
             StatusCode::UNAUTHORIZED,
             "this API needs a token: Authorization: Bearer TOKEN (make one with `runnel token create`)",
         );
     };
-    match state.store.find_token(&token_hash(token)).await {
+    match state.store.find_token(&token_hash(&token)).await {
         Ok(Some(t)) => {
             if t.read_only && !matches!(*request.method(), Method::GET | Method::HEAD) {
                 return rest::error(

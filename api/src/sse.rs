@@ -48,6 +48,7 @@ struct EndData<'a> {
     exit_code: Option<i32>,
 }
 
+#[utoipa::path(get, path = "/runs/{run}/taskruns/{task_run}/steps/{index}/log/stream", tag = "logs", params(("run" = String, Path), ("task_run" = Uuid, Path), ("index" = usize, Path), ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this line")), responses((status = 200, description = "Server-sent events: `line` (id = where the line ends in the stored log; data {at, stream, text}) and a final `end` (data {status, reason, exit_code})", content_type = "text/event-stream", body = String), (status = 404, body = crate::rest::ErrorBody)), security(("bearer" = [])))]
 pub async fn step_log_stream(
     State(state): State<AppState>,
     Path((run, task_run, index)): Path<(String, Uuid, usize)>,
@@ -63,6 +64,7 @@ pub async fn step_log_stream(
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
     let (tx, rx) = mpsc::channel::<Event>(256);
+    let state_closing = state.closing.clone().cancelled_owned();
     let follower = Follower {
         state,
         key: step.log.clone(),
@@ -72,7 +74,11 @@ pub async fn step_log_stream(
         tx,
     };
     tokio::spawn(follower.run());
-    let stream = tokio_stream::StreamExt::map(ReceiverStream::new(rx), Ok::<_, Infallible>);
+    // Ends when the server shuts down (the client reconnects with Last-Event-ID).
+    let stream = futures::StreamExt::take_until(
+        tokio_stream::StreamExt::map(ReceiverStream::new(rx), Ok::<_, Infallible>),
+        state_closing,
+    );
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()

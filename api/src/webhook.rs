@@ -29,7 +29,7 @@ use crate::server::AppState;
 use crate::triggers::{self, Match};
 
 /// The JSON answer to a delivery.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HookAnswer {
     /// Our id of the delivery (`GET /api/v1/deliveries` lists it).
     pub delivery: Uuid,
@@ -40,6 +40,7 @@ pub struct HookAnswer {
     pub reason: Option<String>,
 }
 
+#[utoipa::path(post, path = "/hooks/{forge}", tag = "webhooks", params(("forge" = String, Path, description = "github, gitlab, gitea or forgejo")), request_body(content = Object, description = "The forge's payload, signed (X-Hub-Signature-256, X-Gitlab-Token, X-Gitea-Signature)", content_type = "application/json"), responses((status = 202, description = "Queued, or ignored (see outcome and reason)", body = HookAnswer), (status = 200, description = "A ping, or a duplicate of a delivery received before", body = HookAnswer), (status = 400, description = "No event header, malformed JSON, no repository", body = HookAnswer), (status = 401, description = "No secret configured, or a missing or wrong signature", body = HookAnswer), (status = 413, description = "The body is over the limit", body = HookAnswer), (status = 422, description = "Params cannot be bound from the payload", body = HookAnswer)), security(()))]
 pub async fn receive(
     State(state): State<AppState>,
     Path(forge_name): Path<String>,
@@ -225,6 +226,12 @@ async fn handle(
     match state.store.enqueue(&run, &queued, Some(delivery)).await {
         Ok(Enqueued::Queued) => {
             state.queue.wake();
+            state.queue.report(
+                &run,
+                &request,
+                crate::status::CommitState::Pending,
+                format!("{} is queued", run.name),
+            );
             if repo.cancel_superseded && event.kind != EventKind::Tag {
                 match state
                     .queue

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and one module per command.
 
 pub mod config;
+pub mod remote;
 pub mod run;
 pub mod runs;
 pub mod serve;
@@ -26,12 +27,16 @@ pub enum Command {
     Validate(validate::Args),
     /// Run a PipelineRun, TaskRun, Pipeline or Task here, with live output and records.
     Run(run::Args),
-    /// List recent runs.
+    /// List recent runs (here, or on the server --server/RUNNEL_SERVER names).
     Runs(runs::RunsArgs),
     /// Show a run with its tasks and steps.
     Describe(runs::DescribeArgs),
-    /// Print the stored logs of a run.
+    /// Print the logs of a run; with -f, follow it live on a server.
     Logs(runs::LogsArgs),
+    /// Start a pipeline on a server (`--server URL` or RUNNEL_SERVER, token in RUNNEL_TOKEN).
+    Start(runs::StartArgs),
+    /// Cancel a queued or running run on a server.
+    Cancel(runs::CancelArgs),
     /// Serve webhooks, the run queue, the API and live logs.
     Serve(serve::Args),
     /// Make, list and revoke the API's tokens.
@@ -47,7 +52,48 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Runs(args) => runs::runs(&args),
         Command::Describe(args) => runs::describe(&args),
         Command::Logs(args) => runs::logs(&args),
+        Command::Start(args) => runs::start(&args),
+        Command::Cancel(args) => runs::cancel(&args),
         Command::Serve(args) => serve::serve_command(&args),
         Command::Token(cmd) => token::token_command(&cmd),
+    }
+}
+
+/// The async runtime a command runs on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Runtime {
+    /// One thread: commands that wait on a database or a server.
+    OneThread,
+    /// A thread per CPU: commands that run pipelines or serve.
+    Threads,
+}
+
+/// Runs a command's future to its end on a new runtime. An error is printed, and the exit
+/// code is `error_code`.
+pub(crate) fn block_on<F>(runtime: Runtime, error_code: u8, f: F) -> ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let built = match runtime {
+        Runtime::OneThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Runtime::Threads => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let rt = match built {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(f) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(error_code)
+        }
     }
 }

@@ -119,7 +119,7 @@ pub async fn make_runner_of(kind: RunnerKind, config: &Config) -> Result<Arc<dyn
     })
 }
 
-fn parse_pair(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("`{s}` is not NAME=VALUE")),
@@ -127,23 +127,7 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 }
 
 pub fn run(args: &Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(run_async(args)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    super::block_on(super::Runtime::Threads, 2, run_async(args))
 }
 
 /// The project's `tasks/` and the enclosing git repository's `.tekton/`.
@@ -214,6 +198,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
             .collect(),
         target: args.target.clone(),
         run_id: None,
+        run_name: None,
     };
     let prepared = prepare(&loaded, &catalog, &opts, &config)?;
 

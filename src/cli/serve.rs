@@ -39,23 +39,10 @@ pub fn serve_command(args: &Args) -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    super::block_on(super::Runtime::Threads, 2, async {
+        run(args).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 async fn run(args: &Args) -> Result<()> {

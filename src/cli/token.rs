@@ -33,23 +33,10 @@ pub enum TokenCommand {
 }
 
 pub fn token_command(cmd: &TokenCommand) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(run(cmd)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    super::block_on(super::Runtime::OneThread, 1, async {
+        run(cmd).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 async fn run(cmd: &TokenCommand) -> Result<()> {

@@ -54,6 +54,8 @@ pub fn runnel() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_runnel"));
     c.env_remove("RUNNEL_DATABASE_URL")
         .env_remove("RUNNEL_STATE_DIR")
+        .env_remove("RUNNEL_SERVER")
+        .env_remove("RUNNEL_TOKEN")
         .env_remove("RUNNEL_LISTEN")
         .env("NO_COLOR", "1");
     c
@@ -82,7 +84,13 @@ pub fn token(state: &Path, name: &str, read_only: bool) -> String {
 
 /// Starts `runnel serve` on a free port; returns once it listens.
 pub fn serve(dir: &Path, config: &Path, state: &Path) -> Server {
+    serve_env(dir, config, state, &[])
+}
+
+/// [`serve`] with environment variables for the server.
+pub fn serve_env(dir: &Path, config: &Path, state: &Path, env: &[(&str, &str)]) -> Server {
     let mut child = runnel()
+        .envs(env.iter().copied())
         .args([
             "serve",
             "--listen",
@@ -215,4 +223,43 @@ pub fn texts(events: &[Sse]) -> Vec<String> {
         .filter(|e| e.event == "line")
         .map(|e| e.data["text"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Starts a run of the server's pipeline `name` (`POST /api/v1/runs`); returns its id.
+pub async fn start_named(client: &reqwest::Client, base: &str, token: &str, name: &str) -> String {
+    let resp = client
+        .post(format!("{base}/api/v1/runs"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "pipeline": name }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "POST /api/v1/runs {name}: {body}");
+    body["run"].as_str().unwrap().to_owned()
+}
+
+/// Polls the run until `done` says so (for up to `secs` seconds); returns it.
+pub async fn wait_for_run(
+    client: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    run: &str,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let r = api(client, &server.base, token, &format!("/runs/{run}")).await;
+        if done(&r) {
+            return r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run {run} is not there yet: {r}\n{}",
+            server.log.lock().unwrap().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -10,6 +10,7 @@ use crate::store::{RunKind, Status};
 
 /// A pipeline task in a run's graph: what it runs after (by `runAfter` or by using its
 /// results).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GraphNode {
     pub name: String,

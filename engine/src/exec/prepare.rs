@@ -40,6 +40,9 @@ pub struct RunOptions {
     /// The id to give the run (the server's queued run), for files that hold one run;
     /// otherwise each run gets a new id.
     pub run_id: Option<Uuid>,
+    /// The name to give the run (the server's queued run's), instead of the document's
+    /// name or one generated.
+    pub run_name: Option<String>,
 }
 
 /// A run that cannot start, and Tekton's reason for it.
@@ -132,13 +135,18 @@ pub fn prepare(
                     catalog,
                     opts,
                     config,
-                    run_name(&pr.metadata, "pipeline"),
+                    opts.run_name
+                        .clone()
+                        .unwrap_or_else(|| run_name(&pr.metadata, "pipeline")),
                     &pr.spec,
                     None,
                 ));
             }
             Resource::TaskRun(tr) => {
-                let name = run_name(&tr.metadata, "task");
+                let name = opts
+                    .run_name
+                    .clone()
+                    .unwrap_or_else(|| run_name(&tr.metadata, "task"));
                 let id = opts.run_id.unwrap_or_else(Uuid::now_v7);
                 let (target, spec, embedded) = match (&tr.spec.task_ref, &tr.spec.task_spec) {
                     (Some(r), _) => match catalog.task(r) {
@@ -244,7 +252,9 @@ pub fn prepare(
             catalog,
             opts,
             config,
-            format!("{name}-run-{}", random_suffix()),
+            opts.run_name
+                .clone()
+                .unwrap_or_else(|| format!("{name}-run-{}", random_suffix())),
             &PipelineRunSpec::default(),
             Some(spec),
         );
@@ -257,7 +267,10 @@ pub fn prepare(
     if !tasks.is_empty() {
         let (meta, spec) = choose("Task", &tasks, opts)?;
         let target = name_of(meta);
-        let name = format!("{target}-run-{}", random_suffix());
+        let name = opts
+            .run_name
+            .clone()
+            .unwrap_or_else(|| format!("{target}-run-{}", random_suffix()));
         let id = opts.run_id.unwrap_or_else(Uuid::now_v7);
         let body = timeout_or(None, config).and_then(|timeout| {
             task_body(

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Where a run, TaskRun or step is in its life.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Status {
     Queued,
@@ -78,6 +79,7 @@ impl FromStr for Status {
 }
 
 /// What a run runs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RunKind {
     PipelineRun,
@@ -117,6 +119,7 @@ impl FromStr for RunKind {
 }
 
 /// The commit a run was started for, when it was started from a repository.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
     pub repo: Option<String>,
@@ -125,6 +128,7 @@ pub struct Source {
 }
 
 /// One PipelineRun, or one TaskRun run on its own.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// A uuid v7 (see [`new_id`]).
@@ -156,6 +160,7 @@ pub struct RunRecord {
 }
 
 /// One attempt of one TaskRun.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRunRecord {
     pub id: Uuid,
@@ -182,6 +187,7 @@ pub struct TaskRunRecord {
 }
 
 /// One step of one TaskRun attempt.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub id: Uuid,

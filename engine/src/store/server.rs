@@ -11,6 +11,7 @@ use super::codec::{Id, RunRow, Ts, run_columns};
 use super::{Pool, RunRecord, Status, Store, StoreError, now, query_error};
 
 /// One webhook delivery, whatever became of it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryRecord {
     pub id: Uuid,
@@ -36,6 +37,7 @@ pub struct DeliveryRecord {
 }
 
 /// What became of a delivery.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
@@ -91,6 +93,7 @@ pub struct QueuedRun {
 }
 
 /// An API token, without the token (only its hash is kept).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenRecord {
     pub id: Uuid,

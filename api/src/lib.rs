@@ -4,7 +4,8 @@
 //! - `hooks` — reading GitHub, GitLab and Gitea webhooks, and their signatures.
 //! - `triggers` — which webhooks start which pipeline, with params bound from the payload.
 //! - `git` — the mirror cache pipelines-as-code reads `.tekton/` from.
-//! - `webhook` — `POST /hooks/{forge}`: verify, record, queue, answer at once.
+//! - `webhook` — `POST /hooks/{forge}`: verify, record, queue, answer at once; `ingest`
+//!   saves the queued runs of concurrent webhooks in one transaction.
 //! - `queue` — queued runs started under limits; pipelines-as-code checkouts.
 //! - `live` — the hub that hands running steps' lines to live clients.
 //! - `rest`, `sse` — the API under `/api/v1`; `auth` — its tokens; `openapi` — its
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod git;
 pub mod hooks;
+pub mod ingest;
 pub mod live;
 pub mod openapi;
 pub mod queue;

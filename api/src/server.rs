@@ -32,6 +32,8 @@ pub struct AppState {
     pub queue: Arc<Queue>,
     pub settings: Arc<Settings>,
     pub runner_name: String,
+    /// Saves webhooks' runs, many per transaction.
+    pub ingest: crate::ingest::Ingest,
     /// Cancelled when the server begins to shut down: open event streams end, so that
     /// the graceful shutdown does not wait for clients that never leave.
     pub closing: tokio_util::sync::CancellationToken,
@@ -104,6 +106,7 @@ pub async fn serve(
         queue: queue.clone(),
         settings: settings.clone(),
         runner_name: parts.runner.name().to_owned(),
+        ingest: crate::ingest::Ingest::start(parts.store.clone()),
         closing: tokio_util::sync::CancellationToken::new(),
     };
     let closing = state.closing.clone();

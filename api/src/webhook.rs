@@ -18,7 +18,9 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use runnel_engine::store::{DeliveryRecord, Enqueued, Outcome, QueuedRun, Source, new_id, now};
+use runnel_engine::store::{
+    DeliveryRecord, Enqueue, Enqueued, Outcome, QueuedRun, Source, new_id, now,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -223,7 +225,12 @@ async fn handle(
     delivery.outcome = Outcome::Queued;
     delivery.status_code = StatusCode::ACCEPTED.as_u16();
     delivery.run_id = Some(run.id);
-    match state.store.enqueue(&run, &queued, Some(delivery)).await {
+    let item = Enqueue {
+        run: run.clone(),
+        queued,
+        delivery: Some(delivery.clone()),
+    };
+    match state.ingest.enqueue(item).await {
         Ok(Enqueued::Queued) => {
             state.queue.wake();
             state.queue.report(

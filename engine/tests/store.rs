@@ -7,8 +7,9 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use runnel_engine::store::{
-    DeliveryRecord, Enqueued, Outcome, QueuedRun, RunFilter, RunKind, RunRecord, Source, Status,
-    StepRecord, Store, StoreError, TaskRunRecord, new_id, owner_is_alive, owner_of_this_process,
+    DeliveryRecord, Enqueue, Enqueued, Outcome, QueuedRun, RunFilter, RunKind, RunRecord, Source,
+    Status, StepRecord, Store, StoreError, TaskRunRecord, new_id, owner_is_alive,
+    owner_of_this_process,
 };
 use serde_json::json;
 use sqlx::Connection;
@@ -1067,6 +1068,60 @@ async fn tokens_are_found_by_hash_and_revoked() {
         assert!(store.revoke_token(ci.id).await.unwrap());
         assert!(!store.revoke_token(ci.id).await.unwrap());
         assert_eq!(store.find_token("hash-1").await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_batch_queues_each_run_or_finds_it_a_duplicate_even_within_the_batch() {
+    each_backend(|db| async move {
+        let store = db.open().await;
+        let item = |name: &str, delivery_id: &str, key: &str| {
+            let r = run(name, at(0, 0));
+            Enqueue {
+                queued: queued(&r),
+                delivery: Some(DeliveryRecord {
+                    run_id: Some(r.id),
+                    ..delivery(delivery_id, key)
+                }),
+                run: r,
+            }
+        };
+        let items = vec![
+            item("one", "b-1", "key one"),
+            item("again", "b-1", "key again"),
+            item("two", "b-2", "key two"),
+            item("same change", "b-3", "key two"),
+        ];
+        let done = store.enqueue_all(&items).await.unwrap();
+        assert_eq!(
+            done,
+            vec![
+                Enqueued::Queued,
+                Enqueued::Duplicate(Some(items[0].run.id)),
+                Enqueued::Queued,
+                Enqueued::Duplicate(Some(items[2].run.id)),
+            ],
+            "{}",
+            db.backend
+        );
+        let queued_ids: Vec<_> = store
+            .queued_runs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|q| q.run.id)
+            .collect();
+        assert_eq!(queued_ids, vec![items[0].run.id, items[2].run.id]);
+        let deliveries = store.list_deliveries(10, 0).await.unwrap();
+        assert_eq!(deliveries.len(), 4);
+        assert_eq!(
+            deliveries
+                .iter()
+                .filter(|d| d.outcome == Outcome::Duplicate)
+                .count(),
+            2
+        );
     })
     .await;
 }

@@ -214,7 +214,7 @@ macro_rules! on_pool {
 }
 
 mod server;
-pub use server::{DeliveryRecord, Enqueued, Outcome, QueuedRun, TokenRecord};
+pub use server::{DeliveryRecord, Enqueue, Enqueued, Outcome, QueuedRun, TokenRecord};
 
 /// The run records store. Cheap to clone (clones share the connection pool).
 #[derive(Clone)]

@@ -81,6 +81,33 @@ pub enum Enqueued {
     Duplicate(Option<Uuid>),
 }
 
+/// One run for [`Store::enqueue_all`]: the run, its request, and the delivery that asked
+/// for it (if a webhook did).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enqueue {
+    pub run: RunRecord,
+    pub queued: QueuedRun,
+    pub delivery: Option<DeliveryRecord>,
+}
+
+/// `d` recorded as a duplicate of `first` (the delivery that queued a run before it).
+fn duplicate_of(d: &DeliveryRecord, first: Option<&DeliveryRecord>) -> DeliveryRecord {
+    DeliveryRecord {
+        outcome: Outcome::Duplicate,
+        run_id: first.and_then(|f| f.run_id),
+        reason: Some(match first {
+            Some(f) if f.delivery_id.is_some() && f.delivery_id == d.delivery_id => format!(
+                "delivery {} was received before",
+                f.delivery_id.as_deref().unwrap_or_default()
+            ),
+            _ => {
+                "the same change (repository, event, commit and ref) was received before".to_owned()
+            }
+        }),
+        ..d.clone()
+    }
+}
+
 /// A run waiting to start, with what it is to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueuedRun {
@@ -180,76 +207,84 @@ impl Store {
         queued: &QueuedRun,
         delivery: Option<&DeliveryRecord>,
     ) -> Result<Enqueued, StoreError> {
+        let item = Enqueue {
+            run: run.clone(),
+            queued: queued.clone(),
+            delivery: delivery.cloned(),
+        };
+        let mut done = self.enqueue_all(std::slice::from_ref(&item)).await?;
+        Ok(done.pop().unwrap_or(Enqueued::Queued))
+    }
+
+    /// [`Store::enqueue`] for several runs in one transaction (one commit for many
+    /// webhooks): each item is queued, or found a duplicate, on its own (a savepoint each),
+    /// and the answers come in the items' order. Any other error fails them all.
+    pub async fn enqueue_all(&self, items: &[Enqueue]) -> Result<Vec<Enqueued>, StoreError> {
         const INSERT_REQUEST: &str =
             "INSERT INTO run_requests (run_id, repo, branch, request) VALUES ($1, $2, $3, $4)";
         let insert_run = super::SAVE_RUN;
-        let result: Result<(), sqlx::Error> = on_pool!(self, pool => {
-            async {
-                let mut tx = pool.begin().await?;
-                super::bind_run!(sqlx::query(insert_run), run).execute(&mut *tx).await?;
-                sqlx::query(INSERT_REQUEST)
-                    .bind(Id(run.id))
-                    .bind(&queued.repo)
-                    .bind(&queued.branch)
-                    .bind(Json(&queued.request))
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(d) = delivery {
-                    bind_delivery!(sqlx::query(INSERT_DELIVERY), d).execute(&mut *tx).await?;
-                }
-                tx.commit().await
-            }
-            .await
-        });
-        match result {
-            Ok(()) => Ok(Enqueued::Queued),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() && delivery.is_some() => {
-                let Some(d) = delivery else {
-                    return Ok(Enqueued::Queued);
-                };
-                let first = self.first_delivery(d).await?;
-                let duplicate = DeliveryRecord {
-                    outcome: Outcome::Duplicate,
-                    run_id: first.as_ref().and_then(|f| f.run_id),
-                    reason: Some(match &first {
-                        Some(f) if f.delivery_id.is_some() && f.delivery_id == d.delivery_id => {
-                            format!("delivery {} was received before", f.delivery_id.as_deref().unwrap_or_default())
-                        }
-                        _ => "the same change (repository, event, commit and ref) was received before".to_owned(),
-                    }),
-                    ..d.clone()
-                };
-                self.save_delivery(&duplicate).await?;
-                Ok(Enqueued::Duplicate(duplicate.run_id))
-            }
-            Err(e) => Err(query_error(format!("cannot queue run {}", run.id))(e)),
-        }
-    }
-
-    /// The delivery that queued a run before `d` (same forge delivery id, else same
-    /// content key).
-    async fn first_delivery(
-        &self,
-        d: &DeliveryRecord,
-    ) -> Result<Option<DeliveryRecord>, StoreError> {
-        let sql = format!(
+        let first_sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE outcome = 'queued' AND \
              ((forge = $1 AND delivery_id = $2) OR content_key = $3) ORDER BY id LIMIT 1"
         );
-        on_pool!(self, pool => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&d.forge)
-                .bind(&d.delivery_id)
-                .bind(&d.content_key)
-                .fetch_optional(pool)
-                .await
-            {
-                Ok(Some(row)) => delivery_from_row(&row).map(Some),
-                Ok(None) => Ok(None),
-                Err(e) => Err(e),
+        let result: Result<Vec<Enqueued>, sqlx::Error> = on_pool!(self, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    sqlx::query("SAVEPOINT enqueue").execute(&mut *tx).await?;
+                    let attempt: Result<(), sqlx::Error> = async {
+                        super::bind_run!(sqlx::query(insert_run), item.run)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query(INSERT_REQUEST)
+                            .bind(Id(item.run.id))
+                            .bind(&item.queued.repo)
+                            .bind(&item.queued.branch)
+                            .bind(Json(&item.queued.request))
+                            .execute(&mut *tx)
+                            .await?;
+                        if let Some(d) = &item.delivery {
+                            bind_delivery!(sqlx::query(INSERT_DELIVERY), d)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        Ok(())
+                    }
+                    .await;
+                    match (attempt, &item.delivery) {
+                        (Ok(()), _) => {
+                            sqlx::query("RELEASE SAVEPOINT enqueue").execute(&mut *tx).await?;
+                            out.push(Enqueued::Queued);
+                        }
+                        (Err(sqlx::Error::Database(e)), Some(d)) if e.is_unique_violation() => {
+                            sqlx::query("ROLLBACK TO SAVEPOINT enqueue").execute(&mut *tx).await?;
+                            sqlx::query("RELEASE SAVEPOINT enqueue").execute(&mut *tx).await?;
+                            let first = match sqlx::query(sqlx::AssertSqlSafe(first_sql.clone()))
+                                .bind(&d.forge)
+                                .bind(&d.delivery_id)
+                                .bind(&d.content_key)
+                                .fetch_optional(&mut *tx)
+                                .await?
+                            {
+                                Some(row) => Some(delivery_from_row(&row)?),
+                                None => None,
+                            };
+                            let duplicate = duplicate_of(d, first.as_ref());
+                            bind_delivery!(sqlx::query(INSERT_DELIVERY), duplicate)
+                                .execute(&mut *tx)
+                                .await?;
+                            out.push(Enqueued::Duplicate(duplicate.run_id));
+                        }
+                        (Err(e), _) => return Err(e),
+                    }
+                }
+                tx.commit().await?;
+                Ok(out)
             }
-        })
-        .map_err(query_error("cannot look up the first delivery"))
+            .await
+        });
+        result.map_err(query_error(format!("cannot queue {} run(s)", items.len())))
     }
 
     /// Deliveries, newest first.

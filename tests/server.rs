@@ -87,15 +87,42 @@ spec:
     tasks
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_signed_push_runs_the_repos_pipeline_and_its_log_streams_live() {
+/// A test's directory: a service repository pushed to a bare one, the server's catalog, a
+/// state directory, and a config file whose text `config` makes from the catalog's and the
+/// bare repository's paths.
+struct Fixture {
+    root: tempfile::TempDir,
+    sha: String,
+    state: PathBuf,
+    config: PathBuf,
+}
+
+fn fixture(config: impl FnOnce(String, String) -> String) -> Fixture {
     let root = tempfile::tempdir().unwrap();
     let (bare, sha) = service_repo(root.path());
     let tasks = catalog(root.path());
-    let state = root.path().join("state");
-    let config = root.path().join("runnel.toml");
+    let path = root.path().join("runnel.toml");
     std::fs::write(
-        &config,
+        &path,
+        config(tasks.display().to_string(), bare.display().to_string()),
+    )
+    .unwrap();
+    Fixture {
+        state: root.path().join("state"),
+        config: path,
+        root,
+        sha,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_push_runs_the_repos_pipeline_and_its_log_streams_live() {
+    let Fixture {
+        root,
+        sha,
+        state,
+        config,
+    } = fixture(|tasks, bare| {
         format!(
             r#"[server]
 tasks = ["{tasks}"]
@@ -113,11 +140,8 @@ events = ["push"]
 branches = ["master", "main"]
 params = {{ revision = "$(body.after)", event = "$(header.X-GitHub-Event)" }}
 "#,
-            tasks = tasks.display(),
-            bare = bare.display()
-        ),
-    )
-    .unwrap();
+        )
+    });
     let admin = token(&state, "ci", false);
     let viewer = token(&state, "viewer", true);
     let forge = FakeForge::start();
@@ -529,22 +553,14 @@ async fn post_hook(
     )
 }
 
-fn gitea_signature(secret: &str, body: &[u8]) -> String {
-    use hmac::{KeyInit, Mac};
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn gitlab_and_gitea_pushes_queue_runs_under_their_own_secrets() {
-    let root = tempfile::tempdir().unwrap();
-    let (bare, sha) = service_repo(root.path());
-    let tasks = catalog(root.path());
-    let state = root.path().join("state");
-    let config = root.path().join("runnel.toml");
-    std::fs::write(
-        &config,
+    let Fixture {
+        root,
+        sha,
+        state,
+        config,
+    } = fixture(|tasks, bare| {
         format!(
             r#"[server]
 tasks = ["{tasks}"]
@@ -565,11 +581,8 @@ clone_url = "file://{bare}"
 [[repos.triggers]]
 params = {{ revision = "$(body.after)", event = "$(header.X-Gitea-Event)" }}
 "#,
-            tasks = tasks.display(),
-            bare = bare.display()
-        ),
-    )
-    .unwrap();
+        )
+    });
     let admin = token(&state, "ci", false);
     let server = serve(root.path(), &config, &state);
     let base = server.base.clone();
@@ -644,7 +657,7 @@ params = {{ revision = "$(body.after)", event = "$(header.X-Gitea-Event)" }}
     let (status, wrong) = post_hook(
         &client,
         url.clone(),
-        &gitea_headers(gitea_signature("other", &gitea)),
+        &gitea_headers(hmac_hex("other", &gitea)),
         &gitea,
     )
     .await;
@@ -652,7 +665,7 @@ params = {{ revision = "$(body.after)", event = "$(header.X-Gitea-Event)" }}
     let (status, queued) = post_hook(
         &client,
         url,
-        &gitea_headers(gitea_signature("gitea-secret", &gitea)),
+        &gitea_headers(hmac_hex("gitea-secret", &gitea)),
         &gitea,
     )
     .await;

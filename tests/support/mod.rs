@@ -133,10 +133,16 @@ pub fn serve_env(dir: &Path, config: &Path, state: &Path, env: &[(&str, &str)]) 
     Server { child, base, log }
 }
 
+/// GitHub's `X-Hub-Signature-256` of `body` with [`SECRET`].
 pub fn sign(body: &[u8]) -> String {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    format!("sha256={}", hmac_hex(SECRET, body))
+}
+
+/// HMAC-SHA256 of `body` in hex (Gitea's `X-Gitea-Signature`).
+pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    hex::encode(mac.finalize().into_bytes())
 }
 
 pub struct Hook<'a> {

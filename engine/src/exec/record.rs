@@ -156,10 +156,8 @@ impl State {
                 let mut queued_at = at;
                 let mut source = self.ctx.source.clone();
                 if let Some(store) = &self.store {
-                    let earlier = store.get_run(&id.to_string()).await;
-                    if let Some(Some(earlier)) = self.keep(earlier)
-                        && earlier.id == id
-                    {
+                    let earlier = store.run_by_id(id).await;
+                    if let Some(Some(earlier)) = self.keep(earlier) {
                         queued_at = earlier.queued_at;
                         source = earlier.source;
                     }

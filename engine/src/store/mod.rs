@@ -578,7 +578,8 @@ impl Store {
         }
     }
 
-    async fn run_by_id(&self, id: Uuid) -> Result<Option<RunRecord>, StoreError> {
+    /// The run with exactly this id.
+    pub async fn run_by_id(&self, id: Uuid) -> Result<Option<RunRecord>, StoreError> {
         const SQL: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = $1");
         let row: Option<RunRow> = on_pool!(self, pool => sqlx::query_as(SQL)
             .bind(Id(id))

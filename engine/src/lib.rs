@@ -5,6 +5,7 @@
 //! and knows nothing of Docker, Kubernetes or HTTP.
 
 pub mod diagnostic;
+pub mod dora;
 pub mod duration;
 pub mod exec;
 pub mod load;

@@ -1,8 +1,6 @@
-//! The run records store (`runnel_engine::store`), the same cases on both backends: SQLite in
-//! a temporary directory always, PostgreSQL when `RUNNEL_TEST_DATABASE_URL` names a server
-//! (`tests/run` starts one), each case in a database of its own that is dropped afterwards.
+//! The run records store (`runnel_engine::store`), the same cases on both backends
+//! (`backends::each_backend`).
 
-use std::future::Future;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -12,90 +10,10 @@ use runnel_engine::store::{
     owner_of_this_process,
 };
 use serde_json::json;
-use sqlx::Connection;
 use uuid::Uuid;
 
-const DATABASE_URL_VARIABLE: &str = "RUNNEL_TEST_DATABASE_URL";
-
-/// Where a case's database is: a URL for [`Store::open`].
-#[derive(Debug, Clone)]
-struct Db {
-    url: String,
-    backend: &'static str,
-}
-
-impl Db {
-    async fn open(&self) -> Store {
-        let store = Store::open(&self.url)
-            .await
-            .unwrap_or_else(|error| panic!("{}: {error}", self.backend));
-        assert_eq!(store.backend(), self.backend);
-        store
-    }
-}
-
-/// Runs `case` on SQLite, then on PostgreSQL if there is one.
-async fn each_backend<F, Fut>(case: F)
-where
-    F: Fn(Db) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let dir = tempfile::tempdir().unwrap();
-    // Parent directories that do not exist yet: open creates them.
-    let path = dir.path().join("state/records/runs.db");
-    case(Db {
-        url: format!("sqlite://{}", path.display()),
-        backend: "sqlite",
-    })
-    .await;
-
-    let Ok(admin_url) = std::env::var(DATABASE_URL_VARIABLE) else {
-        eprintln!("skipping PostgreSQL store tests: {DATABASE_URL_VARIABLE} is not set");
-        return;
-    };
-    let database = format!("runnel_test_{}", new_id().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .unwrap_or_else(|error| panic!("cannot connect to {DATABASE_URL_VARIABLE}: {error}"));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let db = Db {
-        url: with_database(&admin_url, &database),
-        backend: "postgres",
-    };
-    // On a task of its own, so that the database is dropped even when the case panics.
-    let outcome = tokio::spawn(case(db)).await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    admin.close().await.unwrap();
-    if let Err(error) = outcome {
-        std::panic::resume_unwind(error.into_panic());
-    }
-}
-
-/// `url` with its database (the path) replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").expect("a URL") + 3;
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut url = format!("{}/{database}", &base[..path_start]);
-    if let Some(query) = query {
-        url.push('?');
-        url.push_str(query);
-    }
-    url
-}
+mod backends;
+use backends::{each_backend, with_database};
 
 fn at(seconds: i64, micros: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 14, 15, 9, 26).unwrap()

@@ -213,6 +213,11 @@ macro_rules! on_pool {
     };
 }
 
+mod dora;
+pub use dora::{
+    CommitRecord, DeploymentFact, DeploymentKind, DeploymentOrigin, DeploymentRecord, DoraHistory,
+    DoraQuery, IncidentRecord, ShippedCommit,
+};
 mod server;
 pub use server::{DeliveryRecord, Enqueue, Enqueued, Outcome, QueuedRun, TokenRecord};
 

@@ -63,6 +63,17 @@ pub struct ParseError {
     expected: &'static str,
 }
 
+impl ParseError {
+    /// `value` is not a `what`; `expected` lists what is.
+    pub fn new(what: &'static str, value: &str, expected: &'static str) -> ParseError {
+        ParseError {
+            what,
+            value: value.to_owned(),
+            expected,
+        }
+    }
+}
+
 impl FromStr for Status {
     type Err = ParseError;
 

@@ -1,0 +1,65 @@
+-- What the DORA metrics are computed from (engine::store::dora), PostgreSQL flavour. Keep it in
+-- step with ../sqlite/0004_dora.sql. Types as in 0001_run_records.sql.
+
+-- A deployment of a service's commit to an environment: the TaskRun of a task annotated
+-- `runnel.dev/deployment`, or one reported through `POST /api/v1/deployments`.
+CREATE TABLE deployments (
+    id            uuid        NOT NULL PRIMARY KEY,   -- uuid v7
+    service       text        NOT NULL,               -- the repository, unless the task names one
+    environment   text        NOT NULL,
+    commit_sha    text,
+    status        text        NOT NULL,               -- Running | Succeeded | Failed | Cancelled
+    kind          text        NOT NULL,               -- deploy | hotfix | rollback (as declared)
+    started_at    timestamptz,
+    finished_at   timestamptz,                           -- NULL while it runs
+    run_id        uuid        REFERENCES runs (id) ON DELETE SET NULL,
+    task_run      text,                           -- the TaskRun's name, for a task's
+    origin        text        NOT NULL                -- task | api
+);
+
+-- The window of one service and environment, in time order; the same sha deployed before
+-- (rollbacks); one run's deployments; every service's window.
+CREATE INDEX deployments_by_service ON deployments (service, environment, finished_at);
+CREATE INDEX deployments_by_sha     ON deployments (service, environment, commit_sha, finished_at);
+CREATE INDEX deployments_by_run     ON deployments (run_id);
+CREATE INDEX deployments_by_finish  ON deployments (finished_at);
+
+-- A commit of a service's repository, as far as the metrics need it.
+CREATE TABLE commits (
+    service       text        NOT NULL,
+    sha           text        NOT NULL,
+    authored_at   timestamptz NOT NULL,
+    parents       integer     NOT NULL,               -- more than one: a merge commit
+    subject       text        NOT NULL,               -- the message's first line (reverts)
+    PRIMARY KEY (service, sha)
+);
+
+-- The successful deployment that first shipped each commit to an environment (the earliest
+-- one wins, whatever order they are reported in).
+CREATE TABLE shipped_commits (
+    service       text        NOT NULL,
+    environment   text        NOT NULL,
+    sha           text        NOT NULL,
+    deployment_id uuid        NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+    shipped_at    timestamptz NOT NULL,               -- the deployment's finish
+    PRIMARY KEY (service, environment, sha)
+);
+
+CREATE INDEX shipped_commits_by_time       ON shipped_commits (service, environment, shipped_at);
+CREATE INDEX shipped_commits_by_deployment ON shipped_commits (deployment_id);
+
+-- An incident in a service's environment, linked to the deployment (or the commit) that
+-- caused it, and to the deployment that fixed it.
+CREATE TABLE incidents (
+    id            uuid        NOT NULL PRIMARY KEY,   -- uuid v7
+    service       text        NOT NULL,
+    environment   text        NOT NULL,
+    title         text        NOT NULL,
+    opened_at     timestamptz NOT NULL,
+    resolved_at   timestamptz,
+    deployment_id uuid        REFERENCES deployments (id) ON DELETE SET NULL,
+    commit_sha    text,
+    fixed_by      uuid        REFERENCES deployments (id) ON DELETE SET NULL
+);
+
+CREATE INDEX incidents_by_service ON incidents (service, environment, opened_at);

@@ -26,6 +26,7 @@
 //! Every spec returned is in its tekton.dev/v1 shape (the loader converts v1beta1).
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -140,6 +141,8 @@ pub struct ResolvedTask {
     pub spec: TaskSpec,
     /// Where it was found.
     pub origin: Origin,
+    /// `metadata.annotations` (a TaskRun of it carries them).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The Pipeline a `pipelineRef` names.
@@ -322,7 +325,7 @@ struct Entry {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Body {
-    Task(TaskKind, TaskSpec),
+    Task(TaskKind, TaskSpec, BTreeMap<String, String>),
     Pipeline(PipelineSpec),
     StepAction(StepActionSpec),
 }
@@ -524,13 +527,14 @@ impl Catalog {
         )?;
         let entry = self.find(RefKind::Task, &name, version.as_deref())?;
         match &entry.body {
-            Body::Task(kind, spec) => Ok(ResolvedTask {
+            Body::Task(kind, spec, annotations) => Ok(ResolvedTask {
                 name: entry.name.clone(),
                 version: entry.version.clone(),
                 kind: *kind,
                 api_version: entry.api_version,
                 spec: spec.clone(),
                 origin: entry.origin.clone(),
+                annotations: annotations.clone(),
             }),
             _ => Err(self.not_found(RefKind::Task, &name, version.as_deref())),
         }
@@ -815,7 +819,11 @@ fn entries_of(
     let mut out = Vec::new();
     for r in resources {
         let body = match &r.resource {
-            Resource::Task(t) => Body::Task(TaskKind::Task, t.spec.clone()),
+            Resource::Task(t) => Body::Task(
+                TaskKind::Task,
+                t.spec.clone(),
+                t.metadata.annotations.clone(),
+            ),
             Resource::Pipeline(p) => Body::Pipeline(p.spec.clone()),
             Resource::StepAction(s) => Body::StepAction(s.spec.clone()),
             _ => continue,
@@ -866,7 +874,11 @@ impl ClusterTask {
             version: self.task.metadata.labels.get(VERSION_LABEL).cloned(),
             api_version: ApiVersion::V1beta1,
             origin: origin(sources, self.span, label, dir),
-            body: Body::Task(TaskKind::ClusterTask, self.task.spec),
+            body: Body::Task(
+                TaskKind::ClusterTask,
+                self.task.spec,
+                self.task.metadata.annotations,
+            ),
         }
     }
 }

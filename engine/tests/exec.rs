@@ -17,7 +17,7 @@ use runnel_engine::exec::{
 use runnel_engine::load::Loaded;
 use runnel_engine::logs::{LogStore, parse_line};
 use runnel_engine::resolve::Catalog;
-use runnel_engine::store::{RunKind, Status, Store};
+use runnel_engine::store::{DeploymentKind, DeploymentOrigin, RunKind, Status, Store};
 use runnel_engine::subst::Value;
 use runnel_runner::local::LocalRunner;
 use runnel_runner::{StepStatus, Stream};
@@ -2096,4 +2096,114 @@ async fn a_task_still_waiting_for_a_slot_when_cancelled_is_skipped_not_cancelled
     );
     assert_eq!(end.status, Status::Cancelled);
     assert_eq!(h.events().task_runs().len(), 1, "only one TaskRun started");
+}
+
+/// A TaskRun of a task annotated `runnel.dev/deployment` is recorded as a deployment, its
+/// annotations substituted like its steps; its attempts are one deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_task_is_recorded_as_a_deployment() {
+    let h = Harness::new().param("env", "staging");
+    let store = Store::open_sqlite(&h.dir.path().join("records/runs.db"))
+        .await
+        .unwrap();
+    let logs = LogStore::local(&h.dir.path().join("logs")).unwrap();
+    let (recorder, recording) = Recorder::start(
+        Some(store.clone()),
+        logs,
+        RecordContext {
+            runner: "local".to_owned(),
+            source: runnel_engine::store::Source {
+                repo: Some("acme/shop".to_owned()),
+                branch: Some("main".to_owned()),
+                commit: Some("0123abc".to_owned()),
+            },
+        },
+    );
+    let recorder = Arc::new(recorder);
+    let engine = Engine::new(
+        Arc::new(LocalRunner::default()),
+        Observers(vec![recorder.clone(), h.collector.clone()]),
+        h.config.clone(),
+    );
+    let marker = h.dir.path().join("tried");
+    let yaml = format!(
+        r#"
+apiVersion: tekton.dev/v1
+kind: Task
+metadata:
+  name: deploy
+  annotations:
+    runnel.dev/deployment: "$(params.environment)"
+    runnel.dev/deployment-kind: "$(params.kind)"
+spec:
+  params:
+    - name: environment
+    - name: kind
+      default: deploy
+  steps:
+    - name: sync
+      # Fails the first time: the retry's success is the deployment's.
+      script: |
+        if [ -e {marker} ]; then echo synced; else touch {marker}; exit 1; fi
+---
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: release
+spec:
+  params:
+    - name: env
+  tasks:
+    - name: build
+      taskSpec:
+        steps:
+          - name: s
+            script: "true"
+    - name: to-env
+      runAfter: [build]
+      retries: 1
+      taskRef:
+        name: deploy
+      params:
+        - name: environment
+          value: $(params.env)
+    - name: hotfix
+      runAfter: [to-env]
+      taskSpec:
+        metadata:
+          annotations:
+            runnel.dev/deployment: production
+            runnel.dev/deployment-kind: hotfix
+            runnel.dev/deployment-service: shop-web
+            runnel.dev/deployment-commit: "$(context.pipelineRun.name)"
+        steps:
+          - name: s
+            script: exit 3
+"#,
+        marker = marker.display()
+    );
+    let prepared = h.prepare(&yaml).remove(0);
+    let run_id = prepared.id;
+    let end = engine.execute(prepared, RunControl::default()).await;
+    recorder.close();
+    recording.await.unwrap().unwrap();
+    assert_eq!(end.status, Status::Failed, "{end:#?}");
+
+    let deployments = store.deployments_of_run(run_id).await.unwrap();
+    assert_eq!(deployments.len(), 2, "{deployments:#?}");
+    let (to_env, hotfix) = (&deployments[0], &deployments[1]);
+    assert_eq!(to_env.service, "acme/shop");
+    assert_eq!(to_env.environment, "staging");
+    assert_eq!(to_env.commit.as_deref(), Some("0123abc"));
+    assert_eq!(to_env.status, Status::Succeeded, "the retry succeeded");
+    assert_eq!(to_env.kind, DeploymentKind::Deploy);
+    assert_eq!(to_env.origin, DeploymentOrigin::Task);
+    assert!(to_env.task_run.as_deref().unwrap().ends_with("-to-env"));
+    assert!(to_env.started_at.unwrap() < to_env.finished_at.unwrap());
+    assert_eq!(hotfix.service, "shop-web");
+    assert_eq!(hotfix.environment, "production");
+    assert_eq!(hotfix.kind, DeploymentKind::Hotfix);
+    assert_eq!(hotfix.status, Status::Failed);
+    let run = store.run_by_id(run_id).await.unwrap().unwrap();
+    assert_eq!(hotfix.commit.as_deref(), Some(run.name.as_str()));
 }

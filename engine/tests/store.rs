@@ -5,9 +5,9 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use runnel_engine::store::{
-    DeliveryRecord, Enqueue, Enqueued, Outcome, QueuedRun, RunFilter, RunKind, RunRecord, Source,
-    Status, StepRecord, Store, StoreError, TaskRunRecord, new_id, owner_is_alive,
-    owner_of_this_process,
+    DeliveryRecord, DeploymentKind, DeploymentOrigin, DeploymentRecord, Enqueue, Enqueued, Outcome,
+    QueuedRun, RunFilter, RunKind, RunRecord, Source, Status, StepRecord, Store, StoreError,
+    TaskRunRecord, new_id, owner_is_alive, owner_of_this_process,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -601,6 +601,24 @@ async fn mark_orphans_fails_the_runs_of_dead_engines() {
         for record in [&done_step, &running_step, &queued_step, &alive_step] {
             store.save_step(record).await.unwrap();
         }
+        // A deploy task cut off mid-way, and one of the live engine's.
+        let deploying = |run_id: Uuid| DeploymentRecord {
+            id: new_id(),
+            service: "acme/shop".to_owned(),
+            environment: "production".to_owned(),
+            commit: Some("a1".to_owned()),
+            status: Status::Running,
+            kind: DeploymentKind::Deploy,
+            started_at: Some(at(1, 0)),
+            finished_at: None,
+            run_id: Some(run_id),
+            task_run: Some("t-run".to_owned()),
+            origin: DeploymentOrigin::Task,
+        };
+        let (cut_off, alive_deployment) = (deploying(running_dead.id), deploying(running_alive.id));
+        for record in [&cut_off, &alive_deployment] {
+            store.save_deployment(record).await.unwrap();
+        }
 
         let asked = Mutex::new(Vec::new());
         let before = runnel_engine::store::now();
@@ -682,6 +700,13 @@ async fn mark_orphans_fails_the_runs_of_dead_engines() {
             (Status::Skipped, "EngineRestarted", None)
         );
         assert_eq!(store.steps(alive_task.id).await.unwrap(), vec![alive_step]);
+        let back = store.deployment(cut_off.id).await.unwrap().unwrap();
+        assert_eq!(back.status, Status::Failed);
+        assert!(back.finished_at.unwrap() >= before);
+        assert_eq!(
+            store.deployment(alive_deployment.id).await.unwrap(),
+            Some(alive_deployment)
+        );
 
         // Done once: a second pass finds nothing.
         assert!(

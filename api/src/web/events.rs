@@ -261,6 +261,7 @@ mod tests {
             finally: false,
             params: serde_json::json!({}),
             steps: vec![],
+            deployment: None,
             at: at(),
         }
     }

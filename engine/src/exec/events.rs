@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use runnel_runner::{StepOutcome, Stream};
 use uuid::Uuid;
 
-use crate::store::{RunKind, Status};
+use crate::store::{DeploymentKind, RunKind, Status};
 
 /// A pipeline task in a run's graph: what it runs after (by `runAfter` or by using its
 /// results).
@@ -23,6 +23,19 @@ pub struct GraphNode {
 pub struct StepInfo {
     pub name: String,
     pub image: Option<String>,
+}
+
+/// A TaskRun that deploys: its Task is annotated `runnel.dev/deployment` (the value, after
+/// substitution, is the environment). Optional annotations name the service
+/// (`runnel.dev/deployment-service`, else the run's repository, else its pipeline), the
+/// commit (`runnel.dev/deployment-commit`, else the run's) and the kind
+/// (`runnel.dev/deployment-kind`: deploy, hotfix or rollback).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentMark {
+    pub environment: String,
+    pub service: Option<String>,
+    pub commit: Option<String>,
+    pub kind: DeploymentKind,
 }
 
 /// One thing that happened during a run.
@@ -51,6 +64,8 @@ pub enum ExecEvent {
         finally: bool,
         params: serde_json::Value,
         steps: Vec<StepInfo>,
+        /// Set when the TaskRun deploys (it is recorded as a deployment).
+        deployment: Option<DeploymentMark>,
         at: DateTime<Utc>,
     },
     StepStarted {

@@ -78,6 +78,8 @@ pub struct ResolvedTask {
     /// The Task's name (None for an embedded `taskSpec`).
     pub name: Option<String>,
     pub embedded: bool,
+    /// The annotations its TaskRuns carry: the Task's, or the embedded spec's `metadata`.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Where a PipelineRun workspace lives on the host.
@@ -916,6 +918,7 @@ fn instances(
         finally,
         name: format!("{}-{name}", plan.name),
         task_name: resolved.name,
+        annotations: resolved.annotations.clone(),
         spec,
         embedded: resolved.embedded,
         params,

@@ -148,9 +148,14 @@ pub fn prepare(
                     .clone()
                     .unwrap_or_else(|| run_name(&tr.metadata, "task"));
                 let id = opts.run_id.unwrap_or_else(Uuid::now_v7);
+                // A TaskRun carries its Task's annotations and its own.
+                let mut annotations = BTreeMap::new();
                 let (target, spec, embedded) = match (&tr.spec.task_ref, &tr.spec.task_spec) {
                     (Some(r), _) => match catalog.task(r) {
-                        Ok(t) => (t.name.clone(), Ok(t.spec.clone()), false),
+                        Ok(t) => {
+                            annotations.clone_from(&t.annotations);
+                            (t.name.clone(), Ok(t.spec.clone()), false)
+                        }
                         Err(e) => (
                             r.name
                                 .as_ref()
@@ -197,10 +202,12 @@ pub fn prepare(
                                 .cloned(),
                         );
                     }
+                    annotations.extend(tr.metadata.annotations.clone());
                     task_body(
                         id,
                         &name,
                         (!target.is_empty()).then(|| target.clone()),
+                        annotations,
                         spec,
                         embedded,
                         given,
@@ -277,6 +284,7 @@ pub fn prepare(
                 id,
                 &name,
                 Some(target.clone()),
+                meta.annotations.clone(),
                 spec.clone(),
                 false,
                 Vec::new(),
@@ -668,10 +676,17 @@ fn prepare_pipeline_run(
                         spec,
                         name: Some(found.name),
                         embedded: false,
+                        annotations: found.annotations,
                     }
                 }
                 // The embedded spec moves out of the pipeline task: it is needed only here.
                 (None, Some(s)) if !s.is_custom() => {
+                    let annotations = s
+                        .value
+                        .metadata
+                        .as_ref()
+                        .map(|m| m.annotations.clone())
+                        .unwrap_or_default();
                     let mut spec = s.value.into_task_spec();
                     resolve_env(&mut spec, loaded);
                     ResolvedTask {
@@ -679,6 +694,7 @@ fn prepare_pipeline_run(
                         spec: Arc::new(spec),
                         name: None,
                         embedded: true,
+                        annotations,
                     }
                 }
                 _ => {
@@ -778,6 +794,7 @@ fn task_body(
     run_id: Uuid,
     name: &str,
     task_name: Option<String>,
+    annotations: BTreeMap<String, String>,
     spec: TaskSpec,
     embedded: bool,
     given: Vec<(String, Value)>,
@@ -841,6 +858,7 @@ fn task_body(
         finally: false,
         name: name.to_owned(),
         task_name,
+        annotations,
         spec: Arc::new(spec),
         embedded,
         params,

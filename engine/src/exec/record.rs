@@ -16,7 +16,8 @@ use uuid::Uuid;
 use super::events::{ExecEvent, Observer};
 use crate::logs::{LogError, LogStore, LogStream, LogWriter};
 use crate::store::{
-    RunRecord, Source, Status, StepRecord, Store, StoreError, TaskRunRecord, owner_of_this_process,
+    DeploymentOrigin, DeploymentRecord, RunRecord, Source, Status, StepRecord, Store, StoreError,
+    TaskRunRecord, owner_of_this_process,
 };
 
 /// What the recorder could not save (the run itself went on).
@@ -102,6 +103,11 @@ struct State {
     task_runs: HashMap<Uuid, TaskRunRecord>,
     steps: HashMap<(Uuid, usize), StepRecord>,
     writers: HashMap<(Uuid, usize), LogWriter>,
+    /// The deployments of running runs, by run and TaskRun name (the attempts of a TaskRun
+    /// are one deployment).
+    deployments: HashMap<(Uuid, String), DeploymentRecord>,
+    /// The TaskRun attempts that deploy, and their deployment's key.
+    deploying: HashMap<Uuid, (Uuid, String)>,
     first_error: Option<RecordError>,
 }
 
@@ -128,6 +134,13 @@ impl State {
     async fn save_task_run(&mut self, id: Uuid) {
         if let (Some(store), Some(r)) = (&self.store, self.task_runs.get(&id)) {
             let res = store.save_task_run(r).await;
+            self.keep(res);
+        }
+    }
+
+    async fn save_deployment(&mut self, key: &(Uuid, String)) {
+        if let (Some(store), Some(d)) = (&self.store, self.deployments.get(key)) {
+            let res = store.save_deployment(d).await;
             self.keep(res);
         }
     }
@@ -203,8 +216,41 @@ impl State {
                 finally,
                 params,
                 steps,
+                deployment,
                 at,
             } => {
+                if let Some(mark) = deployment {
+                    let key = (run_id, name.clone());
+                    let run = self.runs.get(&run_id);
+                    let record =
+                        self.deployments
+                            .entry(key.clone())
+                            .or_insert_with(|| DeploymentRecord {
+                                id: Uuid::now_v7(),
+                                service: mark
+                                    .service
+                                    .clone()
+                                    .or_else(|| run.and_then(|r| r.source.repo.clone()))
+                                    .or_else(|| run.map(|r| r.target.clone()))
+                                    .unwrap_or_default(),
+                                environment: mark.environment.clone(),
+                                commit: mark
+                                    .commit
+                                    .clone()
+                                    .or_else(|| run.and_then(|r| r.source.commit.clone())),
+                                status: Status::Running,
+                                kind: mark.kind,
+                                started_at: Some(at),
+                                finished_at: None,
+                                run_id: Some(run_id),
+                                task_run: Some(name.clone()),
+                                origin: DeploymentOrigin::Task,
+                            });
+                    record.status = Status::Running;
+                    record.finished_at = None;
+                    self.deploying.insert(id, key.clone());
+                    self.save_deployment(&key).await;
+                }
                 self.task_runs.insert(
                     id,
                     TaskRunRecord {
@@ -325,6 +371,13 @@ impl State {
                 }
                 self.save_task_run(id).await;
                 self.task_runs.remove(&id);
+                if let Some(key) = self.deploying.remove(&id)
+                    && let Some(d) = self.deployments.get_mut(&key)
+                {
+                    d.status = status;
+                    d.finished_at = Some(at);
+                    self.save_deployment(&key).await;
+                }
                 // A TaskRun's steps are keyed (id, 0..n). Steps that never reported (the
                 // TaskRun failed before they could run) end Skipped; then all are dropped from
                 // memory, since nothing more comes for them.
@@ -397,6 +450,7 @@ impl State {
                 }
                 self.save_run(id).await;
                 self.runs.remove(&id);
+                self.deployments.retain(|(run, _), _| *run != id);
             }
         }
     }
@@ -417,6 +471,8 @@ async fn run(
         task_runs: HashMap::new(),
         steps: HashMap::new(),
         writers: HashMap::new(),
+        deployments: HashMap::new(),
+        deploying: HashMap::new(),
         first_error: None,
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Shared;
-use super::events::{ExecEvent, StepInfo};
+use super::events::{DeploymentMark, ExecEvent, StepInfo};
 use super::scope::{Scope, to_json, value_of, with_default};
 use super::volumes::{self, Objects, Volumes};
 use crate::model::k8s::{
@@ -69,6 +69,8 @@ pub struct TaskInstance {
     pub name: String,
     /// The resolved Task's name (None for an embedded spec).
     pub task_name: Option<String>,
+    /// The TaskRun's annotations (`runnel.dev/deployment` marks a deployment).
+    pub annotations: BTreeMap<String, String>,
     pub spec: Arc<TaskSpec>,
     /// The StepActions of the steps that `ref` one, by step index.
     pub step_actions: StepActions,
@@ -800,6 +802,39 @@ pub fn go_duration(d: Duration) -> String {
     }
 }
 
+/// The annotation that marks a deploy task; its value is the environment.
+pub const DEPLOYMENT_ANNOTATION: &str = "runnel.dev/deployment";
+
+/// What a deploy task's annotations say, substituted like its steps (so that
+/// `$(params.environment)` works); `None` when it is not a deploy task.
+fn deployment_mark(
+    annotations: &BTreeMap<String, String>,
+    scope: &Scope,
+) -> Option<DeploymentMark> {
+    let value = |key: &str| {
+        annotations
+            .get(key)
+            .map(|v| substitute(v, scope).trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let environment = annotations.get(DEPLOYMENT_ANNOTATION).map(|v| {
+        let v = substitute(v, scope).trim().to_owned();
+        if v.is_empty() {
+            "default".to_owned()
+        } else {
+            v
+        }
+    })?;
+    Some(DeploymentMark {
+        environment,
+        service: value("runnel.dev/deployment-service"),
+        commit: value("runnel.dev/deployment-commit"),
+        kind: value("runnel.dev/deployment-kind")
+            .and_then(|k| k.parse().ok())
+            .unwrap_or_default(),
+    })
+}
+
 async fn run_attempt(
     shared: &Arc<Shared>,
     inst: &TaskInstance,
@@ -879,6 +914,7 @@ async fn run_attempt(
         finally: inst.finally,
         params: params_json,
         steps: step_infos,
+        deployment: deployment_mark(&inst.annotations, &scope),
         at: started,
     });
     let finish = |status: Status,

@@ -671,6 +671,9 @@ impl Store {
              finished_at = CASE WHEN status = 'Running' THEN $4 ELSE finished_at END, \
              reason = $2, message = $3 \
              WHERE run_id = $1 AND status IN ('Queued', 'Running')";
+        // A deployment cut off mid-way failed, as its TaskRun did.
+        const FAIL_DEPLOYMENTS: &str = "UPDATE deployments SET status = 'Failed', \
+             finished_at = $2 WHERE run_id = $1 AND status = 'Running'";
 
         let candidates: Vec<(Id, String)> = on_pool!(self, pool => {
             sqlx::query(CANDIDATES)
@@ -731,6 +734,11 @@ impl Store {
                             .execute(&mut *tx)
                             .await?;
                     }
+                    sqlx::query(FAIL_DEPLOYMENTS)
+                        .bind(*id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
                     failed.push(id.0);
                 }
                 tx.commit().await?;

@@ -16,6 +16,8 @@
 
 pub mod auth;
 pub mod config;
+pub mod deployments;
+pub mod dora;
 pub mod git;
 pub mod hooks;
 pub mod ingest;

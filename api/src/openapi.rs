@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::server::AppState;
-use crate::{rest, sse, webhook};
+use crate::{dora, rest, sse, webhook};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,7 @@ use crate::{rest, sse, webhook};
         (name = "runs", description = "PipelineRuns and TaskRuns: list, inspect, start, cancel"),
         (name = "logs", description = "Step logs"),
         (name = "webhooks", description = "Forge webhooks and their deliveries"),
+        (name = "dora", description = "DORA metrics, and the deployments and incidents they come from"),
         (name = "health", description = "Liveness")
     )
 )]
@@ -48,6 +49,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rest::step_log))
         .routes(routes!(sse::step_log_stream))
         .routes(routes!(rest::list_deliveries))
+        .routes(routes!(dora::metrics))
+        .routes(routes!(dora::list_deployments, dora::create_deployment))
+        .routes(routes!(dora::list_incidents, dora::create_incident))
+        .routes(routes!(dora::resolve_incident))
 }
 
 /// The routes that need no token: webhooks (they are signed) and `/healthz`.

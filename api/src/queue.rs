@@ -119,6 +119,11 @@ impl Queue {
         })
     }
 
+    /// The repository mirrors the queue fetches pipelines from.
+    pub fn mirrors(&self) -> &Mirrors {
+        &self.parts.mirrors
+    }
+
     /// A run was queued, or a slot freed: look at the queue now.
     pub fn wake(&self) {
         self.wake.notify_one();

@@ -37,6 +37,8 @@ pub struct AppState {
     /// Cancelled when the server begins to shut down: open event streams end, so that
     /// the graceful shutdown does not wait for clients that never leave.
     pub closing: tokio_util::sync::CancellationToken,
+    /// Deployments whose shipped commits are to be found (`crate::deployments`).
+    pub deployments: tokio::sync::mpsc::UnboundedSender<runnel_engine::store::DeploymentRecord>,
 }
 
 /// Everything the server is made of.
@@ -66,12 +68,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let hub = Arc::new(Hub::new());
+    let (deployments, finished_deployments) = tokio::sync::mpsc::unbounded_channel();
     let (recorder, recording) = Recorder::start(
         Some(parts.store.clone()),
         parts.logs.clone(),
         RecordContext {
             runner: parts.runner.name().to_owned(),
             source: Default::default(),
+            finished_deployments: Some(deployments.clone()),
         },
     );
     let recorder = Arc::new(recorder);
@@ -99,6 +103,12 @@ pub async fn serve(
         },
         settings.clone(),
     );
+    let shipping = crate::deployments::spawn(
+        finished_deployments,
+        parts.store.clone(),
+        queue.clone(),
+        settings.clone(),
+    );
     let state = AppState {
         store: parts.store.clone(),
         logs: parts.logs,
@@ -108,6 +118,7 @@ pub async fn serve(
         runner_name: parts.runner.name().to_owned(),
         ingest: crate::ingest::Ingest::start(parts.store.clone()),
         closing: tokio_util::sync::CancellationToken::new(),
+        deployments,
     };
     let closing = state.closing.clone();
     let shutdown = async move {
@@ -131,6 +142,10 @@ pub async fn serve(
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!("{e}"),
         Err(e) => tracing::error!("the recorder stopped: {e}"),
+    }
+    // The recorder and the API were its last senders: it finishes what it has.
+    if let Err(e) = shipping.await {
+        tracing::error!("finding deployments' commits stopped: {e}");
     }
     served.map_err(ServerError::Serve)
 }

@@ -216,6 +216,58 @@ struct Judged<'a> {
     recovery: Option<f64>,
 }
 
+/// How far back a window reaches by default.
+pub const DEFAULT_SINCE: &str = "30d";
+
+/// A window length: a number and a unit, `m`inutes, `h`ours, `d`ays or `w`eeks (`30d`,
+/// `12h`, `2w`).
+pub fn parse_since(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a window length (like 30d, 12h or 2w)"))?;
+    let length = match unit {
+        "m" => Duration::try_minutes(n),
+        "h" => Duration::try_hours(n),
+        "d" => Duration::try_days(n),
+        "w" => Duration::try_weeks(n),
+        _ => None,
+    };
+    match length {
+        Some(d) if d > Duration::zero() && d <= Duration::days(100 * 366) => Ok(d),
+        _ => Err(format!(
+            "{text:?} is not a window length (a positive number with m, h, d or w, like 30d)"
+        )),
+    }
+}
+
+/// The window `[from, to)` a request names: `to` defaults to `now`, `from` to `to` minus
+/// `since` (default [`DEFAULT_SINCE`]); `from` must come before `to`.
+pub fn window(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    since: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+    let to = to.unwrap_or(now);
+    let from = match from {
+        Some(from) => from,
+        None => to - parse_since(since.unwrap_or(DEFAULT_SINCE))?,
+    };
+    if from >= to {
+        return Err(format!(
+            "the window is empty: from ({}) is not before to ({})",
+            from.to_rfc3339(),
+            to.to_rfc3339()
+        ));
+    }
+    Ok((from, to))
+}
+
 /// The metrics of `query`'s window, read from `store`.
 pub async fn report(
     store: &Store,
@@ -456,6 +508,45 @@ fn median_days_per_week(
     median(&counts).unwrap_or(0.0)
 }
 
+/// A length of time for people, to the second under an hour and to the minute under a
+/// day: `45s`, `4m 05s`, `4h 12m`, `3d 02h`.
+pub fn human_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as i64;
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3_600 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else if s < 86_400 {
+        let m = (s + 30) / 60;
+        if m < 24 * 60 {
+            format!("{}h {:02}m", m / 60, m % 60)
+        } else {
+            "1d 00h".to_owned()
+        }
+    } else {
+        let h = (s + 1_800) / 3_600;
+        format!("{}d {:02}h", h / 24, h % 24)
+    }
+}
+
+/// A rate (0–1) as a percentage: `12.5 %`.
+pub fn human_rate(rate: f64) -> String {
+    format!("{:.1} %", rate * 100.0)
+}
+
+/// Deployments per day in the unit that reads best: `2.3/day`, `1.5/week`, `0.8/month`.
+pub fn human_frequency(per_day: f64) -> String {
+    if per_day >= 1.0 {
+        format!("{per_day:.1}/day")
+    } else if per_day * 7.0 >= 1.0 {
+        format!("{:.1}/week", per_day * 7.0)
+    } else if per_day > 0.0 {
+        format!("{:.1}/month", per_day * 30.0)
+    } else {
+        "0/day".to_owned()
+    }
+}
+
 fn seconds(d: Duration) -> f64 {
     d.num_microseconds()
         .map_or_else(|| d.num_seconds() as f64, |us| us as f64 / 1e6)
@@ -507,6 +598,43 @@ mod tests {
         assert_eq!(percentile(&ten, 0.5), Some(5.0));
         assert_eq!(percentile(&[7.0], 0.9), Some(7.0));
         assert_eq!(percentile(&[], 0.9), None);
+    }
+
+    #[test]
+    fn durations_rates_and_frequencies_read_as_people_write_them() {
+        assert_eq!(human_duration(45.4), "45s");
+        assert_eq!(human_duration(4.0 * 60.0 + 5.0), "4m 05s");
+        assert_eq!(human_duration(4.0 * HOUR + 12.0 * 60.0 + 10.0), "4h 12m");
+        assert_eq!(human_duration(DAY - 10.0), "1d 00h");
+        assert_eq!(human_duration(3.0 * DAY + 2.0 * HOUR + 59.0), "3d 02h");
+        assert_eq!(human_rate(5.0 / 12.0), "41.7 %");
+        assert_eq!(human_frequency(2.34), "2.3/day");
+        assert_eq!(human_frequency(11.0 / 14.0), "5.5/week");
+        assert_eq!(human_frequency(0.02), "0.6/month");
+        assert_eq!(human_frequency(0.0), "0/day");
+    }
+
+    #[test]
+    fn windows_default_to_thirty_days_before_now() {
+        let now = DateTime::parse_from_rfc3339("2026-03-31T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(parse_since("30d"), Ok(Duration::days(30)));
+        assert_eq!(parse_since("12h"), Ok(Duration::hours(12)));
+        assert_eq!(parse_since("2w"), Ok(Duration::weeks(2)));
+        for bad in ["", "d", "30", "0d", "-3d", "3y", "99999999999999d"] {
+            assert!(parse_since(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            window(None, None, None, now),
+            Ok((now - Duration::days(30), now))
+        );
+        assert_eq!(
+            window(None, Some(now), Some("1w"), now + Duration::days(9)),
+            Ok((now - Duration::days(7), now))
+        );
+        let error = window(Some(now), Some(now), None, now).unwrap_err();
+        assert!(error.contains("empty"), "{error}");
     }
 
     #[test]

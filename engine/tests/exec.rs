@@ -2117,6 +2117,7 @@ async fn a_deploy_task_is_recorded_as_a_deployment() {
                 branch: Some("main".to_owned()),
                 commit: Some("0123abc".to_owned()),
             },
+            finished_deployments: None,
         },
     );
     let recorder = Arc::new(recorder);

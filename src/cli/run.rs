@@ -211,6 +211,7 @@ async fn run_async(args: &Args) -> Result<ExitCode> {
         RecordContext {
             runner: runner.name().to_owned(),
             source: git_source(args.files.first().map(PathBuf::as_path)),
+            finished_deployments: None,
         },
     );
     let recorder = Arc::new(recorder);

@@ -100,7 +100,7 @@ impl Page<'_> {
              <link rel=\"stylesheet\" href=\"/assets/style.css?v={css}\">\
              <script defer src=\"/assets/app.js?v={js}\"></script></head>\
              <body data-page=\"{page}\"><header class=\"top\"><a class=\"brand\" href=\"/runs\">runnel</a>\
-             <nav><a href=\"/runs\">Runs</a></nav>",
+             <nav><a href=\"/runs\">Runs</a><a href=\"/dora\">DORA</a></nav>",
             title = esc(self.title),
             css = assets::style_version(),
             js = assets::script_version(),

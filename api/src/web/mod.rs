@@ -5,12 +5,14 @@
 //! - `session` — `/login`, `/logout`, and [`session::Viewer`], which every page requires.
 //! - `runs` — `/runs`, the list; `run` — `/runs/{run}`, one run with its DAG (`dag`) and
 //!   its steps' logs (`log`: windows of a log, its live tail, its download).
+//! - `dora` — `/dora`, the DORA metrics of a service and environment, with trend charts.
 //! - `events` — `/events`, run events as SSE; `ansi` — colours in logs; `html` — escaping
 //!   and the page shell; `assets` — `/assets/style.css`, `/assets/app.js`.
 
 mod ansi;
 mod assets;
 mod dag;
+mod dora;
 mod events;
 mod html;
 mod log;
@@ -35,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/{name}", get(assets::asset))
         .route("/events", get(events::events))
         .route("/runs", get(runs::list))
+        .route("/dora", get(dora::page))
         .route("/runs/{run}", get(run::page))
         .route("/runs/{run}/state", get(run::run_state))
         .route("/runs/{run}/dag", get(run::dag))

@@ -23,6 +23,11 @@ CREATE INDEX deployments_by_service ON deployments (service, environment, finish
 CREATE INDEX deployments_by_sha     ON deployments (service, environment, commit_sha, finished_at);
 CREATE INDEX deployments_by_run     ON deployments (run_id);
 CREATE INDEX deployments_by_finish  ON deployments (finished_at);
+-- The successful ones of a service and environment in time order, with their commit: the
+-- one before each deployment (and whether there is one), the one after a window; the
+-- metrics look them up for every deployment (index-only on PostgreSQL).
+CREATE INDEX deployments_succeeded  ON deployments (service, environment, finished_at, commit_sha)
+    WHERE status = 'Succeeded';
 
 -- A commit of a service's repository, as far as the metrics need it.
 CREATE TABLE commits (
@@ -33,6 +38,10 @@ CREATE TABLE commits (
     subject       text        NOT NULL,               -- the message's first line (reverts)
     PRIMARY KEY (service, sha)
 );
+
+-- The reverts, a tiny part of the commits: whether a deployment shipped one is asked for
+-- every deployment. UNIQUE as the key it copies is, so that SQLite prefers it to the key.
+CREATE UNIQUE INDEX commits_reverts ON commits (service, sha) WHERE subject LIKE 'Revert %';
 
 -- The successful deployment that first shipped each commit to an environment (the earliest
 -- one wins, whatever order they are reported in).

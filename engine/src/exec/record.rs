@@ -34,6 +34,9 @@ pub enum RecordError {
 pub struct RecordContext {
     pub runner: String,
     pub source: Source,
+    /// Where each deployment goes once it is saved finished (the server finds the commits
+    /// it shipped).
+    pub finished_deployments: Option<mpsc::UnboundedSender<DeploymentRecord>>,
 }
 
 /// Sends events to the background task.
@@ -377,6 +380,11 @@ impl State {
                     d.status = status;
                     d.finished_at = Some(at);
                     self.save_deployment(&key).await;
+                    if let (Some(tx), Some(d)) =
+                        (&self.ctx.finished_deployments, self.deployments.get(&key))
+                    {
+                        let _ = tx.send(d.clone());
+                    }
                 }
                 // A TaskRun's steps are keyed (id, 0..n). Steps that never reported (the
                 // TaskRun failed before they could run) end Skipped; then all are dropped from

@@ -329,6 +329,7 @@ impl From<IncidentRow> for IncidentRecord {
 struct ShippedRow {
     shipped_at: Ts,
     authored_at: Ts,
+    deployment_id: Id,
 }
 
 /// The `service = $n AND environment = $m` part of a query, for the filters that are set,
@@ -627,18 +628,20 @@ impl Store {
             following.extend(row.map(DeploymentFact::from));
         }
 
+        // The non-merge commits first shipped in the window and the deployment that shipped
+        // each, which counts if it succeeded and had a successful one before it (the first
+        // deployment has no baseline). That is decided once per deployment, not per commit:
+        // a deployment of the window has it in its fact (`has_previous` is the same
+        // condition); any other (normally none: a commit ships when its deployment
+        // finishes) is looked up by id.
         let (mut conditions, values) = scope_conditions(query, "s", 1);
         let n = values.len();
         conditions.push(format!("s.shipped_at >= ${}", n + 1));
         conditions.push(format!("s.shipped_at < ${}", n + 2));
         let sql = format!(
-            "SELECT s.shipped_at, c.authored_at FROM shipped_commits s \
+            "SELECT s.shipped_at, c.authored_at, s.deployment_id FROM shipped_commits s \
              JOIN commits c ON c.service = s.service AND c.sha = s.sha \
-             JOIN deployments d ON d.id = s.deployment_id \
-             WHERE {} AND c.parents <= 1 AND d.status = 'Succeeded' \
-             AND EXISTS (SELECT 1 FROM deployments p WHERE p.service = d.service \
-                 AND p.environment = d.environment AND p.status = 'Succeeded' \
-                 AND p.finished_at < d.finished_at)",
+             WHERE {} AND c.parents <= 1",
             conditions.join(" AND ")
         );
         let rows: Vec<ShippedRow> = on_pool!(self, pool => {
@@ -649,8 +652,29 @@ impl Store {
             q.bind(Ts(query.from)).bind(Ts(query.to)).fetch_all(pool).await
         })
         .map_err(query_error("cannot read the commits shipped in the window"))?;
+        let mut counts: std::collections::HashMap<Uuid, bool> = deployments
+            .iter()
+            .map(|d| (d.id, d.status == Status::Succeeded && d.has_previous))
+            .collect();
+        const COUNTS: &str = "SELECT EXISTS (SELECT 1 FROM deployments p \
+             WHERE p.service = d.service AND p.environment = d.environment \
+             AND p.status = 'Succeeded' AND p.finished_at < d.finished_at) \
+             FROM deployments d WHERE d.id = $1 AND d.status = 'Succeeded'";
+        for row in &rows {
+            let id = row.deployment_id.0;
+            if counts.contains_key(&id) {
+                continue;
+            }
+            let has_previous: Option<bool> = on_pool!(self, pool =>
+                sqlx::query_scalar(COUNTS).bind(Id(id)).fetch_optional(pool).await)
+            .map_err(query_error(
+                "cannot read the deployment of a shipped commit",
+            ))?;
+            counts.insert(id, has_previous.unwrap_or(false));
+        }
         let shipped = rows
             .into_iter()
+            .filter(|r| counts[&r.deployment_id.0])
             .map(|r| ShippedCommit {
                 shipped_at: r.shipped_at.0,
                 authored_at: r.authored_at.0,

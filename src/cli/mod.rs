@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and one module per command.
 
 pub mod config;
+pub mod metrics;
 pub mod remote;
 pub mod run;
 pub mod runs;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Make, list and revoke the API's tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Delivery metrics from the run records (here, or on a server).
+    #[command(subcommand)]
+    Metrics(metrics::MetricsCommand),
 }
 
 /// Runs the parsed command; the exit code follows the command's contract.
@@ -56,6 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Cancel(args) => runs::cancel(&args),
         Command::Serve(args) => serve::serve_command(&args),
         Command::Token(cmd) => token::token_command(&cmd),
+        Command::Metrics(cmd) => metrics::metrics_command(&cmd),
     }
 }
 

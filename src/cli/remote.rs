@@ -337,6 +337,37 @@ impl Client {
             .await
     }
 
+    /// `GET /api/v1/metrics/dora`: the DORA metrics of a window.
+    pub async fn dora(
+        &self,
+        query: &runnel_engine::store::DoraQuery,
+        bucket: runnel_engine::dora::Bucket,
+    ) -> Result<runnel_engine::dora::DoraReport, RemoteError> {
+        let mut url = self.url(&["metrics", "dora"]);
+        {
+            let mut q = url.query_pairs_mut();
+            let (from, to) = (query.from.to_rfc3339(), query.to.to_rfc3339());
+            q.append_pair("from", &from).append_pair("to", &to);
+            q.append_pair(
+                "bucket",
+                match bucket {
+                    runnel_engine::dora::Bucket::Day => "day",
+                    runnel_engine::dora::Bucket::Week => "week",
+                },
+            );
+            for (k, v) in [
+                ("service", &query.service),
+                ("environment", &query.environment),
+            ] {
+                if let Some(v) = v {
+                    q.append_pair(k, v);
+                }
+            }
+        }
+        let response = self.request(Method::GET, url).await?;
+        self.json(response).await
+    }
+
     /// `GET /api/v1/runs`: recent runs, newest first.
     pub async fn runs(&self, query: &RunQuery<'_>) -> Result<RunList, RemoteError> {
         let mut url = self.url(&["runs"]);

@@ -11,17 +11,16 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use runnel_engine::dora::{self, Bucket, DoraReport};
 use runnel_engine::store::{
     CommitRecord, DeploymentKind, DeploymentOrigin, DeploymentRecord, DoraQuery, IncidentRecord,
     Status, Store,
 };
 use serde_json::{Value, json};
+use support::browser::*;
 use support::*;
 use uuid::Uuid;
 
@@ -560,125 +559,4 @@ async fn the_page_shows_the_reports_numbers_tiers_and_charts() {
     );
 
     browser.close().await.unwrap();
-}
-
-// What follows drives Chromium as `tests/web.rs` does.
-
-/// Where an executable is: `$VAR` if set, else the first of `names` on the `PATH`.
-fn find_tool(var: &str, names: &[&str]) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(var) {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    let path = std::env::var_os("PATH")?;
-    names.iter().find_map(|name| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-/// Chromium and chromedriver, or why the test cannot run.
-fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
-    let chromium = find_tool("RUNNEL_TEST_CHROMIUM", &["chromium", "chromium-browser"]);
-    let driver = find_tool("RUNNEL_TEST_CHROMEDRIVER", &["chromedriver"]);
-    match (chromium, driver) {
-        (Some(c), Some(d)) => Ok((c, d)),
-        (c, _) => Err(format!(
-            "no {} found (install Debian's chromium and chromium-driver, as tests/run \
-             does, or set RUNNEL_TEST_CHROMIUM and RUNNEL_TEST_CHROMEDRIVER)",
-            if c.is_none() {
-                "chromium"
-            } else {
-                "chromedriver"
-            }
-        )),
-    }
-}
-
-/// A chromedriver of our own, on a free port; killed when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_driver(driver: &Path) -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver.display()));
-    let driver = Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{}/status", driver.url)).send().await
-            && r.status().is_success()
-        {
-            return driver;
-        }
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn open_browser(driver: &Driver, chromium: &Path) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-dev-shm-usage",
-                "--disable-gpu",
-                "--window-size=1280,1000",
-            ],
-        }),
-    );
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot start Chromium through chromedriver: {e}"))
-}
-
-/// Runs `script` (a function body) in the page; returns what it returns.
-async fn js(browser: &Client, script: &str) -> Value {
-    browser
-        .execute(script, vec![])
-        .await
-        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
-}
-
-/// Waits until `script` returns something truthy (for up to a minute).
-async fn wait_js(browser: &Client, what: &str, script: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if js(browser, script).await == json!(true) {
-            return;
-        }
-        if Instant::now() > deadline {
-            let url = browser.current_url().await.map(|u| u.to_string());
-            let html = js(browser, "return document.body.innerHTML.slice(0, 5000);").await;
-            panic!("timed out waiting for {what} (at {url:?}):\n{html}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

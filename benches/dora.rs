@@ -192,7 +192,7 @@ fn history(index: usize) -> History {
         for _ in 0..COMMITS_PER_DEPLOYMENT {
             pending.push(commit(&mut rng, started, &mut pr));
         }
-        let running = index % 10 == 0 && j + 1 == times.len();
+        let running = index.is_multiple_of(10) && j + 1 == times.len();
         let outcome = rng.unit();
         let status = if running {
             Status::Running

@@ -1,14 +1,18 @@
 //! The DORA metrics query at scale (issue 7): a generated history of 100 services × 1,000
 //! deployments (100,000) with 10 commits written per deployment (1,000,000), failures,
-//! rollbacks, hotfixes, reverts, merge commits and incidents, loaded through the store's API
-//! into SQLite (a temporary file) and into PostgreSQL (a fresh database, when
-//! `RUNNEL_TEST_DATABASE_URL` names a server; dropped afterwards). Then `dora::report` for
+//! rollbacks, hotfixes, reverts, merge commits and incidents, loaded into SQLite (a temporary
+//! file) and into PostgreSQL (a fresh database, when `RUNNEL_TEST_DATABASE_URL` names a
+//! server; dropped afterwards): the measured service through the store's API
+//! (`save_deployment`, `record_shipped`, `save_incident`), the others with multi-row INSERTs
+//! of the same rows (minutes faster; one of them is read back through the store to check
+//! it), or all through the API with `--load api`. Then `dora::report` for
 //! the busiest service over the last 90 days, by day and by week, and for every service,
 //! each against baselines measured in the same run on the same data: one deployment read by
 //! id (a single indexed row), and the window's deployment rows read with
 //! `Store::list_deployments`.
 //!
-//! `cargo bench --bench dora [-- sqlite|postgres] [--iterations N] [--services N] [--keep]`:
+//! `cargo bench --bench dora [-- sqlite|postgres] [--iterations N] [--services N] [--keep]
+//! [--load api]`:
 //! timed iterations per case (default 50, after 5 warm-up ones; a fifth of that for the
 //! all-services cases), how many services to generate (default 100), and `--keep` to leave
 //! the databases behind for `EXPLAIN` (their location is printed). PostgreSQL is `VACUUM
@@ -494,7 +498,7 @@ async fn load(
         .buffer_unordered(concurrency)
         .enumerate()
         .map(|(done, history)| {
-            if (done + 1) % 10 == 0 {
+            if (done + 1).is_multiple_of(10) {
                 eprintln!(
                     "  {} services loaded in {:.0} s",
                     done + 1,
@@ -662,6 +666,11 @@ async fn cases(store: &Store, iterations: usize, services: usize) -> DoraReport 
     .await;
     let all_by_week = measure(few, || dora::report(store, all.clone(), Bucket::Week)).await;
     let history_all = measure(few, || store.dora_history(&all)).await;
+    let read_all = store.dora_history(&all).await.unwrap();
+    let compute_all = measure(few, || async {
+        dora::compute(&read_all, all.clone(), Bucket::Week)
+    })
+    .await;
     let listed_all = store.list_deployments(&all, 1_000_000).await.unwrap().len();
 
     println!(
@@ -695,6 +704,12 @@ async fn cases(store: &Store, iterations: usize, services: usize) -> DoraReport 
     row(
         "  of which Store::dora_history",
         history_all,
+        lookup,
+        list_all,
+    );
+    row(
+        "  of which dora::compute (by week)",
+        compute_all,
         lookup,
         list_all,
     );

@@ -17,16 +17,19 @@ CREATE TABLE deployments (
     origin        text        NOT NULL                -- task | api
 );
 
--- The window of one service and environment, in time order; the same sha deployed before
--- (rollbacks); one run's deployments; every service's window.
+-- The window of one service and environment, in time order; one run's deployments; every
+-- service's window.
 CREATE INDEX deployments_by_service ON deployments (service, environment, finished_at);
-CREATE INDEX deployments_by_sha     ON deployments (service, environment, commit_sha, finished_at);
 CREATE INDEX deployments_by_run     ON deployments (run_id);
 CREATE INDEX deployments_by_finish  ON deployments (finished_at);
 -- The successful ones of a service and environment in time order, with their commit: the
 -- one before each deployment (and whether there is one), the one after a window; the
 -- metrics look them up for every deployment (index-only on PostgreSQL).
 CREATE INDEX deployments_succeeded  ON deployments (service, environment, finished_at, commit_sha)
+    WHERE status = 'Succeeded';
+-- The same commit deployed successfully before (a rollback). Partial like the one above:
+-- SQLite would otherwise take that covering one and scan the service's whole history.
+CREATE INDEX deployments_by_sha     ON deployments (service, environment, commit_sha, finished_at)
     WHERE status = 'Succeeded';
 
 -- A commit of a service's repository, as far as the metrics need it.

@@ -20,7 +20,8 @@
 //!
 //! **Sidecars** start before the first step, on a network of the job's own on which the
 //! steps reach them by name; the steps wait for their readiness probes. They are stopped
-//! after the last step.
+//! after the last step. [`DockerConfig::network`] puts every container on one network
+//! instead (`host`: the host's, where steps reach sidecars on `localhost`, as in a pod).
 //!
 //! **Stopping.** A step's timeout and the job's cancellation stop its container: SIGTERM,
 //! then SIGKILL after [`TaskJob::grace`]. A container killed for exceeding its memory limit
@@ -65,6 +66,9 @@ use crate::{
     write_exit_code,
 };
 
+/// The network name that shares the host's network (`--network host`).
+const HOST_NETWORK: &str = "host";
+
 /// The label naming the runnel process that created a container or network.
 pub const OWNER_LABEL: &str = "dev.runnel.owner";
 /// The label holding the run's id.
@@ -102,6 +106,13 @@ pub struct DockerConfig {
     /// Who runnel is, as a label value on everything it creates: the reaper removes what
     /// belongs to an owner that is no longer alive.
     pub owner: String,
+    /// A network every step and sidecar joins instead of Docker's default bridge (and of a
+    /// job's own network for sidecars): `host` shares the host's network, as a pod with
+    /// `hostNetwork: true` does (steps then reach sidecars and the host's loopback services
+    /// on `localhost`); any other name is an existing network, on which steps reach
+    /// sidecars by name. GitLab Runner's `network_mode`, Woodpecker's
+    /// `WOODPECKER_BACKEND_DOCKER_NETWORK`.
+    pub network: Option<String>,
 }
 
 impl Default for DockerConfig {
@@ -112,6 +123,7 @@ impl Default for DockerConfig {
             rewrites: Vec::new(),
             credentials: Credentials::default_path(),
             owner: String::new(),
+            network: None,
         }
     }
 }
@@ -423,7 +435,9 @@ impl DockerRunner {
                 return self.fail_all(&job, &events, message).await;
             }
         };
-        let network = if job.sidecars.is_empty() {
+        // The configured network, else a network of the job's own for its sidecars (which
+        // this job removes), else Docker's default bridge.
+        let own_network = if job.sidecars.is_empty() || self.config.network.is_some() {
             None
         } else {
             match self.create_network(&job).await {
@@ -431,6 +445,7 @@ impl DockerRunner {
                 Err(message) => return self.fail_all(&job, &events, message).await,
             }
         };
+        let network = own_network.clone().or_else(|| self.config.network.clone());
         let sidecars = self
             .start_sidecars(&job, &setup, network.as_deref(), &cancel)
             .await;
@@ -444,7 +459,7 @@ impl DockerRunner {
                 .map(|name| stop_and_remove(&self.docker, name, job.grace)),
         )
         .await;
-        if let Some(network) = network
+        if let Some(network) = own_network
             && let Err(e) = self.docker.remove_network(&network).await
         {
             self.seen().sidecar_problems.push(format!(
@@ -573,12 +588,16 @@ impl DockerRunner {
                         .unwrap_or(false)
                 }
                 ProbeCheck::Tcp(port) => {
-                    let ip = inspect
-                        .network_settings
-                        .and_then(|s| s.networks)
-                        .and_then(|mut n| network.and_then(|net| n.remove(net)))
-                        .and_then(|e| e.ip_address)
-                        .and_then(|ip| ip.parse().ok());
+                    let ip = if network == Some(HOST_NETWORK) {
+                        Some(std::net::IpAddr::from([127, 0, 0, 1]))
+                    } else {
+                        inspect
+                            .network_settings
+                            .and_then(|s| s.networks)
+                            .and_then(|mut n| network.and_then(|net| n.remove(net)))
+                            .and_then(|e| e.ip_address)
+                            .and_then(|ip| ip.parse().ok())
+                    };
                     match ip {
                         Some(ip) => tokio::time::timeout(
                             probe.timeout,
@@ -1147,18 +1166,18 @@ impl JobSetup {
             init: Some(false),
             ..HostConfig::default()
         };
-        let networking_config =
-            network
-                .filter(|_| !prefix.is_empty())
-                .map(|net| NetworkingConfig {
-                    endpoints_config: Some(HashMap::from([(
-                        net.to_string(),
-                        EndpointSettings {
-                            aliases: Some(vec![step.name.clone()]),
-                            ..EndpointSettings::default()
-                        },
-                    )])),
-                });
+        // Sidecars get their name as an alias on a network that has names (not `host`).
+        let networking_config = network
+            .filter(|net| !prefix.is_empty() && *net != HOST_NETWORK)
+            .map(|net| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    net.to_string(),
+                    EndpointSettings {
+                        aliases: Some(vec![step.name.clone()]),
+                        ..EndpointSettings::default()
+                    },
+                )])),
+            });
         Ok(ContainerCreateBody {
             image: Some(image.to_string()),
             entrypoint,

@@ -783,3 +783,66 @@ async fn quick_steps_lose_no_output() {
         );
     }
 }
+
+#[tokio::test]
+async fn on_the_host_network_steps_reach_loopback_and_sidecars_on_localhost() {
+    let Some(runner) = runner_with(DockerConfig {
+        network: Some("host".into()),
+        ..config()
+    })
+    .await
+    else {
+        return;
+    };
+    // A server on this host's loopback, which a container on Docker's bridge cannot reach.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = conn.read(&mut request).unwrap();
+        conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nloopback\n")
+            .unwrap();
+    });
+    let sidecar_port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let fx = Fixture::new();
+    let mut job = fx.job(vec![script(
+        "client",
+        BUSYBOX,
+        &format!(
+            "wget -q -O - http://127.0.0.1:{port}/ && wget -q -O - http://localhost:{sidecar_port}/index.html"
+        ),
+    )]);
+    job.sidecars = vec![StepJob {
+        name: "web".into(),
+        image: Some(BUSYBOX.into()),
+        script: Some(format!(
+            "mkdir -p /tmp/www; echo sidecar > /tmp/www/index.html; exec httpd -f -p 127.0.0.1:{sidecar_port} -h /tmp/www"
+        )),
+        readiness: Some(Probe {
+            check: ProbeCheck::Tcp(sidecar_port),
+            initial_delay: Duration::ZERO,
+            period: Duration::from_millis(200),
+            timeout: Duration::from_secs(1),
+        }),
+        ..StepJob::default()
+    }];
+    let id = job.id.clone();
+    let r = run(&runner, job).await;
+    assert_eq!(
+        r.step(0).status,
+        StepStatus::Succeeded,
+        "{:?} {:?} {:?}",
+        r.step(0),
+        r.lines(0, Stream::Stderr),
+        runner.notices()
+    );
+    assert_eq!(r.lines(0, Stream::Stdout), ["loopback", "sidecar"]);
+    server.join().unwrap();
+    // No network of the job's own was made, and nothing is left.
+    assert_eq!(leftovers(&id), Vec::<String>::new());
+}

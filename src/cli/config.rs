@@ -9,6 +9,7 @@
 //! host = "unix:///var/run/docker.sock"  # default: $DOCKER_HOST, else this socket
 //! pull_policy = "IfNotPresent"          # for steps that name none
 //! credentials = "/home/me/.docker/config.json"
+//! network = "host"                      # every step on this network (default: Docker's bridge)
 //!
 //! [[images.rewrite]]                 # tried in order; the first match wins
 //! from = "mirror.gcr.io/ubuntu*"     # one `*` matches any text
@@ -56,6 +57,8 @@ pub struct DockerSection {
     pub host: Option<String>,
     pub pull_policy: Option<String>,
     pub credentials: Option<PathBuf>,
+    /// The network every step and sidecar joins (`host`, or an existing network's name).
+    pub network: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +120,7 @@ impl Config {
             rewrites: self.images.rewrite.clone(),
             credentials: self.docker.credentials.clone().or(defaults.credentials),
             owner,
+            network: self.docker.network.clone(),
         }
     }
 }

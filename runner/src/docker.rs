@@ -1109,13 +1109,21 @@ impl JobSetup {
             None => None,
         };
         // Tekton creates working directories under /workspace beforehand, so that
-        // steps running as any user can use them.
-        if let Some(rel) = working_dir
-            .as_deref()
-            .and_then(|d| d.strip_prefix(WORKSPACE_DIR))
-            .and_then(|d| d.strip_prefix('/'))
-        {
-            make_shared_dir(&self.work.join(rel)).await?;
+        // steps running as any user can use them: in the mount that holds it (a
+        // workspace's, e.g. `$(workspaces.source.path)/.`), else in the job's /workspace.
+        if let Some(dir) = working_dir.as_deref().filter(|d| {
+            d.strip_prefix(WORKSPACE_DIR)
+                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+        }) {
+            let host = self.host_path(dir).unwrap_or_else(|| {
+                self.work
+                    .join(dir[WORKSPACE_DIR.len()..].trim_start_matches('/'))
+            });
+            // `a/./b/.` is `a/b`: `components` drops the `.`s.
+            let host: PathBuf = host.components().collect();
+            if !host.exists() {
+                make_shared_dir(&host).await?;
+            }
         }
         let mut env: Vec<(String, String)> = vec![("HOME".to_string(), HOME_DIR.to_string())];
         for (key, value) in &step.env {

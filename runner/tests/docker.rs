@@ -846,3 +846,30 @@ async fn on_the_host_network_steps_reach_loopback_and_sidecars_on_localhost() {
     // No network of the job's own was made, and nothing is left.
     assert_eq!(leftovers(&id), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_working_dir_inside_a_workspace_is_made_in_the_workspace() {
+    let Some(runner) = runner_with(config()).await else {
+        return;
+    };
+    let fx = Fixture::new();
+    std::fs::write(fx.path("ws/marker"), "here\n").unwrap();
+    let mut at_root = script("root", BUSYBOX, "cat marker");
+    at_root.working_dir = Some("/workspace/ws/.".into());
+    let mut nested = script("nested", BUSYBOX, "pwd; echo made > file");
+    nested.working_dir = Some("/workspace/ws/./sub/dir".into());
+    let r = run(&runner, fx.job(vec![at_root, nested])).await;
+    assert_eq!(
+        r.step(0).status,
+        StepStatus::Succeeded,
+        "{:?} {:?}",
+        r.step(0),
+        r.lines(0, Stream::Stderr)
+    );
+    assert_eq!(r.lines(0, Stream::Stdout), ["here"]);
+    assert_eq!(r.step(1).status, StepStatus::Succeeded, "{:?}", r.step(1));
+    assert_eq!(
+        std::fs::read_to_string(fx.path("ws/sub/dir/file")).unwrap(),
+        "made\n"
+    );
+}

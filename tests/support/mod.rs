@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod argocd;
 pub mod browser;
 
 use std::io::{BufRead, BufReader};
@@ -91,6 +92,17 @@ pub fn serve(dir: &Path, config: &Path, state: &Path) -> Server {
 
 /// [`serve`] with environment variables for the server.
 pub fn serve_env(dir: &Path, config: &Path, state: &Path, env: &[(&str, &str)]) -> Server {
+    serve_on(dir, config, state, env, "local")
+}
+
+/// [`serve_env`] with the given runner (`local` or `docker`).
+pub fn serve_on(
+    dir: &Path,
+    config: &Path,
+    state: &Path,
+    env: &[(&str, &str)],
+    runner: &str,
+) -> Server {
     let mut child = runnel()
         .envs(env.iter().copied())
         .args([
@@ -98,7 +110,7 @@ pub fn serve_env(dir: &Path, config: &Path, state: &Path, env: &[(&str, &str)]) 
             "--listen",
             "127.0.0.1:0",
             "--runner",
-            "local",
+            runner,
             "--state-dir",
             state.to_str().unwrap(),
             "--config",

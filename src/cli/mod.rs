@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and one module per command.
 
 pub mod config;
+pub mod init;
 pub mod metrics;
 pub mod remote;
 pub mod run;
@@ -28,6 +29,8 @@ pub enum Command {
     Validate(validate::Args),
     /// Run a PipelineRun, TaskRun, Pipeline or Task here, with live output and records.
     Run(run::Args),
+    /// Write .tekton/pipeline.yaml, the golden-path pipeline over the shared task catalog.
+    Init(init::Args),
     /// List recent runs (here, or on the server --server/RUNNEL_SERVER names).
     Runs(runs::RunsArgs),
     /// Show a run with its tasks and steps.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Init(args) => init::run(&args),
         Command::Runs(args) => runs::runs(&args),
         Command::Describe(args) => runs::describe(&args),
         Command::Logs(args) => runs::logs(&args),

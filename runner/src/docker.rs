@@ -40,7 +40,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -699,6 +699,57 @@ impl DockerRunner {
         outcome
     }
 
+    /// The entries of `name`'s log newer than `last` (a [`split_stamp`] key; `None`: all),
+    /// from its last few entries, or from the whole log when those are all newer.
+    async fn missed_entries(
+        &self,
+        name: &str,
+        last: Option<&str>,
+        started: SystemTime,
+    ) -> Result<Vec<(Stream, Vec<u8>)>, String> {
+        const TAIL: usize = 16;
+        let read = |options| async move {
+            let mut entries = Vec::new();
+            let mut log = self.docker.logs(name, Some(options));
+            while let Some(chunk) = log.next().await {
+                let (stream, bytes) = match chunk.map_err(|e| api_message(&e))? {
+                    LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                        (Stream::Stdout, message)
+                    }
+                    LogOutput::StdErr { message } => (Stream::Stderr, message),
+                    LogOutput::StdIn { .. } => continue,
+                };
+                let (stamp, rest) = split_stamp(&bytes);
+                let newer = match (last, stamp.as_deref()) {
+                    (Some(last), Some(stamp)) => stamp > last,
+                    _ => true,
+                };
+                entries.push((newer, stream, rest.to_vec()));
+            }
+            Ok::<_, String>(entries)
+        };
+        let base = || {
+            LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .timestamps(true)
+        };
+        let mut entries = read(base().tail(&TAIL.to_string()).build()).await?;
+        if entries.len() == TAIL && entries.iter().all(|(newer, _, _)| *newer) && last.is_some() {
+            // More may be missing than the tail holds: the whole log since the step began.
+            let since = started
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs().saturating_sub(1));
+            let since = i32::try_from(since).unwrap_or(0);
+            entries = read(base().since(since).build()).await?;
+        }
+        Ok(entries
+            .into_iter()
+            .filter(|(newer, _, _)| *newer)
+            .map(|(_, stream, bytes)| (stream, bytes))
+            .collect())
+    }
+
     /// Attaches to the created container `name`, starts it, forwards its output and waits
     /// for its end, stopping it on timeout or cancellation.
     #[allow(clippy::too_many_arguments)]
@@ -718,10 +769,13 @@ impl DockerRunner {
         // The container's log, followed from its first line until it stops. Unlike an
         // attach made before the start, this loses nothing a quick step writes before the
         // engine has connected its streams: the logging driver keeps every line.
+        // Each entry comes with its time, so that the entries the follow misses (below) can be
+        // told from those it delivered.
         let follow = LogsOptionsBuilder::new()
             .follow(true)
             .stdout(true)
             .stderr(true)
+            .timestamps(true)
             .build();
         let mut output = self.docker.logs(name, Some(follow));
         let mut read_error: Option<String> = None;
@@ -735,6 +789,7 @@ impl DockerRunner {
         let deadline = step.timeout.map(|t| tokio::time::Instant::now() + t);
         let mut ending: Option<StepStatus> = None;
         let mut lines = [Lines::default(), Lines::default()];
+        let mut last: Option<String> = None;
         loop {
             let chunk = tokio::select! {
                 chunk = output.next() => chunk,
@@ -764,12 +819,27 @@ impl DockerRunner {
                 Some(Ok(LogOutput::StdErr { message })) => (Stream::Stderr, message),
                 Some(Ok(LogOutput::StdIn { .. })) => continue,
             };
-            let slot = usize::from(stream == Stream::Stderr);
-            if let Some(copy) = copies[slot].as_mut() {
-                copy.write(&bytes).await;
+            let (stamp, bytes) = split_stamp(&bytes);
+            if stamp.is_some() {
+                last = stamp;
             }
-            for line in lines[slot].push(&bytes) {
-                send_line(events, index, stream, line).await;
+            forward(events, index, &mut lines, &mut copies, stream, bytes).await;
+        }
+        // The json-file driver writes a last line without `\n` when the container's output
+        // closes, which can be after the follow above has ended: read the log's tail again
+        // and forward what is newer than the last entry delivered.
+        if read_error.is_none() {
+            match self.missed_entries(name, last.as_deref(), started).await {
+                Ok(missed) => {
+                    for (stream, bytes) in missed {
+                        forward(events, index, &mut lines, &mut copies, stream, &bytes).await;
+                    }
+                }
+                Err(e) => {
+                    read_error = Some(format!(
+                        "the end of the step's output could not be read: {e}"
+                    ));
+                }
             }
         }
         for (slot, stream) in [(0, Stream::Stdout), (1, Stream::Stderr)] {
@@ -1268,5 +1338,43 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Splits a log entry read with `timestamps` into a key that orders entries by time
+/// (`2026-11-23T22:50:01.123456789`, the fraction padded to nine digits) and the text.
+fn split_stamp(bytes: &[u8]) -> (Option<String>, &[u8]) {
+    let Some(space) = bytes.iter().position(|&b| b == b' ') else {
+        return (None, bytes);
+    };
+    let Ok(stamp) = std::str::from_utf8(&bytes[..space]) else {
+        return (None, bytes);
+    };
+    let Some(stamp) = stamp.strip_suffix('Z') else {
+        return (None, bytes);
+    };
+    if stamp.len() < 19 || stamp.as_bytes().get(10) != Some(&b'T') {
+        return (None, bytes);
+    }
+    let (seconds, fraction) = stamp.split_once('.').unwrap_or((stamp, ""));
+    let key = format!("{seconds}.{fraction:0<9}");
+    (Some(key), &bytes[space + 1..])
+}
+
+/// Hands one chunk of a step's output to its copy file and, line by line, to the events.
+async fn forward(
+    events: &mpsc::Sender<Event>,
+    index: usize,
+    lines: &mut [Lines; 2],
+    copies: &mut [Option<StreamCopy>; 2],
+    stream: Stream,
+    bytes: &[u8],
+) {
+    let slot = usize::from(stream == Stream::Stderr);
+    if let Some(copy) = copies[slot].as_mut() {
+        copy.write(bytes).await;
+    }
+    for line in lines[slot].push(bytes) {
+        send_line(events, index, stream, line).await;
     }
 }

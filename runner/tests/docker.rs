@@ -873,3 +873,28 @@ async fn a_working_dir_inside_a_workspace_is_made_in_the_workspace() {
         "made\n"
     );
 }
+
+#[tokio::test]
+async fn a_last_line_without_a_newline_is_kept() {
+    let Some(runner) = runner_with(config()).await else {
+        return;
+    };
+    let fx = Fixture::new();
+    // The json-file driver writes an unterminated last line only when the output closes.
+    let steps = vec![
+        script("quick", BUSYBOX, "echo first; printf 'no newline'"),
+        script("slow", BUSYBOX, "echo first; printf 'no newline'; sleep 1"),
+        script("stderr", BUSYBOX, "printf 'to stderr' >&2"),
+    ];
+    let r = run(&runner, fx.job(steps)).await;
+    for i in 0..2 {
+        assert_eq!(r.step(i).status, StepStatus::Succeeded, "{:?}", r.step(i));
+        assert_eq!(
+            r.lines(i, Stream::Stdout),
+            ["first", "no newline"],
+            "step {i}"
+        );
+    }
+    assert_eq!(r.lines(2, Stream::Stderr), ["to stderr"]);
+    assert!(r.lines(2, Stream::Stdout).is_empty());
+}

@@ -273,3 +273,92 @@ fn sigterm_cancels_gracefully_and_finally_still_runs() {
     assert!(all.contains("[cleanup/s] cleanup after Failed"), "{all}");
     assert!(all.contains("Cancelled (Cancelled)"), "{all}");
 }
+
+#[test]
+fn a_step_when_skips_the_step_and_can_read_earlier_steps_results() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("steps.yaml"),
+        r#"apiVersion: tekton.dev/v1
+kind: TaskRun
+metadata:
+  name: step-when
+spec:
+  params:
+    - name: flavour
+      value: vanilla
+  taskSpec:
+    params:
+      - name: flavour
+    workspaces:
+      - name: cache
+        optional: true
+    stepTemplate:
+      image: busybox
+    steps:
+      - name: produce
+        results:
+          - name: verdict
+        script: |
+          #!/bin/sh
+          printf 'foo' > $(step.results.verdict.path)
+      - name: on-param
+        when:
+          - input: $(params.flavour)
+            operator: in
+            values: [vanilla]
+        script: echo ran on-param
+      - name: on-missing-workspace
+        when:
+          - input: $(workspaces.cache.bound)
+            operator: in
+            values: ["true"]
+        script: echo ran on-missing-workspace
+      - name: on-result-foo
+        when:
+          - input: $(steps.produce.results.verdict)
+            operator: in
+            values: [foo]
+        script: echo ran on-result-foo
+      - name: on-result-bar
+        when:
+          - input: $(steps.step-produce.results.verdict)
+            operator: notin
+            values: [foo]
+        script: echo ran on-result-bar
+      - name: last
+        script: echo ran last
+"#,
+    )
+    .unwrap();
+    let out = runnel(dir.path(), &["run", "steps.yaml"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    for ran in ["on-param", "on-result-foo", "last"] {
+        assert!(
+            all.contains(&format!("ran {ran}")),
+            "{ran} did not run:\n{all}"
+        );
+    }
+    for skipped in ["on-missing-workspace", "on-result-bar"] {
+        assert!(
+            !all.contains(&format!("ran {skipped}")),
+            "{skipped} ran:\n{all}"
+        );
+    }
+    let described = runnel(dir.path(), &["describe", "step-when"]);
+    let d = text(&described);
+    assert_eq!(described.status.code(), Some(0), "{d}");
+    let status = |step: &str| {
+        d.lines()
+            .find(|l| {
+                l.contains(&format!("step {step} "))
+                    || l.trim_end().ends_with(&format!("step {step}"))
+            })
+            .unwrap_or_else(|| panic!("no step {step} in\n{d}"))
+            .to_owned()
+    };
+    assert!(status("on-result-bar").contains("Skipped"), "{d}");
+    assert!(status("on-missing-workspace").contains("Skipped"), "{d}");
+    assert!(status("on-result-foo").contains("Succeeded"), "{d}");
+}

@@ -14,6 +14,7 @@ pub mod local;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
@@ -154,7 +155,24 @@ pub struct StepJob {
     /// `volumeMounts`: host directories a container backend mounts into this step only
     /// (one at the path of a job-wide mount replaces it). The local backend ignores them.
     pub mounts: Vec<Mount>,
+    /// Whether the step runs, asked just before it would start (Tekton's step `when`).
+    pub guard: Option<StepGuard>,
 }
+
+/// A step's condition, decided by its caller just before the step would start, so that it
+/// can read what the earlier steps wrote: `Ok(true)` runs the step, `Ok(false)` skips it
+/// (the next steps still run), `Err` ends it in error.
+#[derive(Clone)]
+pub struct StepGuard(pub Arc<dyn Fn() -> Result<bool, String> + Send + Sync>);
+
+impl std::fmt::Debug for StepGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepGuard")
+    }
+}
+
+/// The message of a step its guard skipped.
+pub const GUARD_SKIP: &str = "when expressions evaluated to false";
 
 /// `imagePullPolicy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,7 +360,15 @@ where
         let outcome = match &skip {
             Some(message) => skipped_outcome(message.clone()),
             None => {
-                let outcome = run_step(index).await;
+                let outcome = match step.guard.as_ref().map(|guard| (guard.0)()) {
+                    Some(Ok(false)) => StepOutcome {
+                        // As Tekton reports a step its `when` skipped: exit code 0.
+                        exit_code: Some(0),
+                        ..skipped_outcome(GUARD_SKIP.to_string())
+                    },
+                    Some(Err(message)) => error_outcome(message),
+                    Some(Ok(true)) | None => run_step(index).await,
+                };
                 skip = skip_reason(step, &outcome);
                 outcome
             }
@@ -415,6 +441,8 @@ impl TaskOutcome {
             .all(|(o, s)| match o.status {
                 StepStatus::Succeeded => true,
                 StepStatus::Failed | StepStatus::TimedOut => s.on_error == OnError::Continue,
+                // Skipped by its `when` (exit code 0), not for an earlier failure.
+                StepStatus::Skipped => o.exit_code == Some(0),
                 _ => false,
             })
     }

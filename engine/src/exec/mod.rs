@@ -10,6 +10,7 @@ pub mod pipeline;
 pub mod prepare;
 pub mod record;
 pub mod scope;
+mod step_when;
 pub mod taskrun;
 pub mod volumes;
 

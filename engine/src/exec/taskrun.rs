@@ -414,6 +414,7 @@ fn build_job(
                 .stderr_config
                 .as_ref()
                 .and_then(|c| text(&c.path, scope)),
+            guard: super::step_when::guard(&step.when, scope, &dirs.steps),
             ..container
         });
     }

@@ -13,12 +13,13 @@ mod support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::argocd::{ArgoCd, Settings};
+use support::git_daemon::GitDaemon;
 use support::{
     Hook, SECRET, api, git, runnel, send, serve_on, sign, token, wait_for_run, webhooks,
 };
@@ -73,57 +74,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// A `git daemon` serving `base` on loopback, stopped on drop.
-struct GitDaemon {
-    child: Child,
-    port: u16,
-}
-
-impl GitDaemon {
-    fn start(base: &Path) -> GitDaemon {
-        let port = free_port();
-        let child = Command::new("git")
-            .args([
-                "daemon",
-                "--export-all",
-                "--reuseaddr",
-                "--listen=127.0.0.1",
-                &format!("--port={port}"),
-                &format!("--base-path={}", base.display()),
-                &base.display().to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("git daemon runs");
-        // Ready once `git ls-remote` answers.
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !Command::new("git")
-            .args(["ls-remote", &format!("git://127.0.0.1:{port}/shop.git")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "git daemon did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        GitDaemon { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("git://127.0.0.1:{}/shop.git", self.port)
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Containers and images this test made, removed on drop.
@@ -350,7 +300,7 @@ async fn a_push_runs_the_golden_path_on_docker_and_a_planted_secret_stops_it() {
             bare.to_str().unwrap(),
         ],
     );
-    let daemon = GitDaemon::start(&served);
+    let daemon = GitDaemon::start(&served, "shop.git");
 
     let label = format!("dev.runnel.golden-test={}", std::process::id());
     let repository = format!("runnel-e2e/shop-{}", std::process::id());
@@ -513,7 +463,7 @@ async fn the_seeds_universal_pipeline_runs_with_the_unavailable_tools_skipped() 
             served.join("shop.git").to_str().unwrap(),
         ],
     );
-    let daemon = GitDaemon::start(&served);
+    let daemon = GitDaemon::start(&served, "shop.git");
     let label = format!("dev.runnel.universal-test={}", std::process::id());
     let registry = format!("runnel-e2e/universal-{}", std::process::id());
     let _cleanup = Cleanup {

@@ -6,33 +6,15 @@
 //! They need the Docker engine and the images `tests/images` builds; without them each test
 //! says why and passes, except under CI (`CI` set), where that is a failure.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Whether the Docker tests can run here; prints why not (and fails under CI).
 fn docker_ready() -> bool {
-    let ok = |args: &[&str]| {
-        Command::new("docker")
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let why = if !ok(&["info"]) {
-        "no Docker engine"
-    } else if !ok(&["image", "inspect", "runnel-test/busybox"])
-        || !ok(&["image", "inspect", "runnel-test/debian"])
-    {
-        "the test images are missing (run tests/images)"
-    } else {
-        return true;
-    };
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{why}: CI must run the Docker tests"
-    );
-    eprintln!("skipped: {why}");
-    false
+    support::docker::ready(&["runnel-test/busybox", "runnel-test/debian"])
 }
 
 fn runnel_command(cwd: &Path, args: &[&str]) -> Command {

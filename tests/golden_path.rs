@@ -38,29 +38,7 @@ fn root() -> PathBuf {
 
 /// Whether the Docker engine and the test images are here; outside CI, says why not.
 fn docker_ready() -> bool {
-    let skip = |why: String| {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{why} (CI must run the golden path: tests/run builds the images)"
-        );
-        eprintln!("skipped: {why}");
-        false
-    };
-    let ok = |args: &[&str]| {
-        Command::new("docker")
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !ok(&["info"]) {
-        return skip("no Docker engine".into());
-    }
-    for image in IMAGES {
-        if !ok(&["image", "inspect", image]) {
-            return skip(format!("the image {image} is missing; run tests/images"));
-        }
-    }
-    true
+    support::docker::ready(&IMAGES)
 }
 
 fn docker(args: &[&str]) -> String {

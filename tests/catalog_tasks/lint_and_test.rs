@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::Command;
 
 use tempfile::TempDir;
 
@@ -14,29 +13,7 @@ const PYTHON_IMAGE: &str = "runnel-test/python";
 
 /// Whether the Docker engine and the Python test image are here; outside CI, says why not.
 fn docker_ready() -> bool {
-    let skip = |why: String| {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{why} (CI must run the catalog's tasks on Docker: tests/run builds the images)"
-        );
-        eprintln!("skipped: {why}");
-        false
-    };
-    let ok = |args: &[&str]| {
-        Command::new("docker")
-            .args(args)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !ok(&["info"]) {
-        return skip("no Docker engine".into());
-    }
-    if !ok(&["image", "inspect", PYTHON_IMAGE]) {
-        return skip(format!(
-            "the image {PYTHON_IMAGE} is missing; run tests/images"
-        ));
-    }
-    true
+    crate::support::docker::ready(&[PYTHON_IMAGE])
 }
 
 /// A Python service in a workspace directory, and where its TaskRuns run.

@@ -5,6 +5,7 @@
 
 pub mod argocd;
 pub mod browser;
+pub mod docker;
 pub mod git_daemon;
 
 use std::io::{BufRead, BufReader};
